@@ -1,0 +1,43 @@
+# Every target sets itself up: a fresh clone needs only python3.11 (or python3 >= 3.11).
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.dagster
+export GX_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.PHONY: install run test ui bench lint dbt-parse clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) dbt-parse
+
+# dagster-dbt loads the dbt manifest at definitions time.
+dbt-parse: $(STAMP)
+	$(BIN)/sniper dbt-parse
+
+run: install
+	$(BIN)/sniper run
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+ui: install
+	$(BIN)/sniper serve
+
+bench: install
+	$(BIN)/python benchmarks/engine.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check sniper_pipeline sniper_pipeline_tests benchmarks
+	$(BIN)/ruff format --check sniper_pipeline sniper_pipeline_tests benchmarks
+	$(BIN)/mypy sniper_pipeline
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf data reports .dagster dbt/target dbt/logs

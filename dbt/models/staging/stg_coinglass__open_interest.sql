@@ -1,0 +1,30 @@
+with
+
+source as (
+    select * from {{ source('coinglass', 'raw_open_interest') }}
+),
+
+renamed as (
+    select
+        -- keys
+        coin,
+        source_key,
+        interval,
+        ts,
+        -- numerics
+        close as oi,
+        unit as oi_unit,
+        lag(close) over (partition by coin, source_key, interval order by ts) as prev_oi,
+        lag(ts) over (partition by coin, source_key, interval order by ts) as prev_ts,
+        is_closed
+    from source
+)
+
+select
+    coin, source_key, interval, ts, oi, oi_unit, is_closed,
+    -- rate of change against the previous bar only: a gap gives null, never a multi-bar change
+    case
+        when prev_ts = {{ add_seconds('ts', '-' ~ interval_seconds('interval')) }} and prev_oi > 0
+        then 100 * (oi / prev_oi - 1)
+    end as oi_roc_pct
+from renamed

@@ -1,0 +1,70 @@
+"""`sniper`: the operator's command line. Each subcommand lives in `sniper_pipeline.commands`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sniper_pipeline.commands.environment import UsageError
+from sniper_pipeline.settings.errors import ConfigError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sniper", description="Enhanced Sniper Engine (CoinGlass v4 + Dagster)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="materialize the whole graph for every coin and print a summary")
+    run.add_argument("--live", action="store_true", help="use the real CoinGlass API (needs CG_API_KEY)")
+    run.add_argument("--replay-dir", type=Path, help="serve this recordings folder instead of the sample")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--coin", action="append", help="only these coins (repeatable)")
+
+    serve = sub.add_parser("serve", help="Dagster webserver + daemon, sensors and schedules on")
+    serve.add_argument("--live", action="store_true")
+    serve.add_argument("--replay-dir", type=Path)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
+
+    replay = sub.add_parser("replay", help="the CoinGlass-compatible replay server")
+    replay.add_argument("action", choices=["serve"])
+    replay.add_argument("rest", nargs=argparse.REMAINDER, help="see `sniper replay serve --help`")
+
+    sub.add_parser("dbt-parse", help="parse the dbt project (writes dbt/target/manifest.json)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in[:2] == ["replay", "serve"]:
+        from sniper_pipeline.coinglass.replay.cli import serve_main
+
+        return serve_main(args_in[2:])
+    args = _parser().parse_args(args_in)
+    try:
+        if args.command == "run":
+            from sniper_pipeline.commands.run import run_command
+
+            return run_command(live=args.live, replay_dir=args.replay_dir, as_json=args.json, coins=args.coin)
+        if args.command == "serve":
+            from sniper_pipeline.commands.serve import serve_command
+
+            return serve_command(live=args.live, replay_dir=args.replay_dir, host=args.host, port=args.port)
+        if args.command == "dbt-parse":
+            from sniper_pipeline.defs.transform.project import dbt_project, ensure_manifest
+
+            project = dbt_project()
+            project.manifest_path.unlink(missing_ok=True)
+            print(ensure_manifest(project))
+            return EXIT_OK
+    except (UsageError, ConfigError) as exc:
+        print(f"sniper {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

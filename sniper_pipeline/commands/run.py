@@ -1,0 +1,56 @@
+"""`sniper run`: materialize the whole graph for every coin with data, then print a summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from sniper_pipeline.commands.environment import api_environment
+from sniper_pipeline.commands.summary import RunTotals, collect_summary, render_summary
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_command(*, live: bool, replay_dir: Path | None, as_json: bool, coins: list[str] | None) -> int:
+    with api_environment(live=live, replay_dir=replay_dir):
+        # Imported here: definitions read the environment set up above.
+        from dagster import DagsterInstance
+
+        from sniper_pipeline.definitions import defs
+        from sniper_pipeline.defs.ops.jobs import COIN_SCAN_JOB, SNAPSHOTS_JOB
+        from sniper_pipeline.runtime import cached_runtime
+
+        runtime = cached_runtime()
+        definitions = defs()
+        instance = DagsterInstance.get()
+        totals = RunTotals()
+        selected = runtime.partition_keys
+        if coins:
+            unknown = sorted({c.upper() for c in coins} - set(selected))
+            if unknown:
+                print(f"sniper run: no data for {', '.join(unknown)}; coins with data: {', '.join(selected)}",
+                      file=sys.stderr)
+                return 2
+            selected = [c for c in selected if c in {x.upper() for x in coins}]
+
+        _progress(f"[snapshots] reference endpoints ({runtime.profile})")
+        totals.add(definitions.resolve_job_def(SNAPSHOTS_JOB).execute_in_process(
+            instance=instance, raise_on_error=False
+        ))
+        scan = definitions.resolve_job_def(COIN_SCAN_JOB)
+        for i, coin in enumerate(selected, start=1):
+            _progress(f"[{i}/{len(selected)}] {coin}: fetch, transform, score")
+            totals.add(scan.execute_in_process(partition_key=coin, instance=instance, raise_on_error=False), coin)
+
+        summary: dict[str, Any] = collect_summary(runtime, totals)
+        if as_json:
+            print(json.dumps(summary, indent=2, default=str))
+        else:
+            print(render_summary(summary))
+        return EXIT_OK if summary["ok"] else EXIT_FAILED

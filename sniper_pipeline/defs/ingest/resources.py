@@ -1,0 +1,58 @@
+"""Resources: the CoinGlass client (live or replay differ only by base URL) and the warehouse."""
+
+from __future__ import annotations
+
+import dagster as dg
+from pydantic import Field
+from sqlalchemy import Engine
+
+from sniper_pipeline.coinglass.client import CoinGlassClient
+from sniper_pipeline.coinglass.ratelimit import RateLimiter
+from sniper_pipeline.runtime import Runtime
+from sniper_pipeline.warehouse.engine import make_engine
+from sniper_pipeline.warehouse.url import warehouse_location
+
+
+class CoinGlassResource(dg.ConfigurableResource):
+    """CoinGlass v4 over HTTP; against the replay server only `base_url` differs."""
+
+    base_url: str
+    api_key: str = Field(description="CG-API-KEY; bound to EnvVar('CG_API_KEY'), never logged")
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+    max_retries: int = 5
+    max_retry_seconds: float = 120.0
+    requests_per_minute: int = 80
+
+    def client(self) -> CoinGlassClient:
+        return CoinGlassClient(
+            self.base_url,
+            self.api_key,
+            timeout=(self.connect_timeout_s, self.read_timeout_s),
+            max_retries=self.max_retries,
+            max_retry_seconds=self.max_retry_seconds,
+            rate_limiter=RateLimiter(self.requests_per_minute),
+        )
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The warehouse URL (DuckDB file or PostgreSQL); engines use NullPool."""
+
+    url: str
+
+    def engine(self) -> Engine:
+        return make_engine(warehouse_location(self.url))
+
+
+def build_resources(runtime: Runtime) -> dict[str, dg.ConfigurableResource]:
+    return {
+        "coinglass": CoinGlassResource(base_url=runtime.base_url, api_key=dg.EnvVar("CG_API_KEY")),
+        "warehouse": WarehouseResource(url=runtime.warehouse.url.render_as_string(hide_password=False)),
+    }
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    from sniper_pipeline.runtime import cached_runtime
+
+    return dg.Definitions(resources=build_resources(cached_runtime()))

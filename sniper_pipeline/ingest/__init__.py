@@ -1,0 +1,1 @@
+"""Fetch CoinGlass layers and snapshots and write them to the warehouse (no Dagster here)."""

@@ -1,0 +1,1 @@
+"""Typed, validated project configuration (the YAML files under `config/`)."""

@@ -1,0 +1,1 @@
+"""The warehouse: SQLAlchemy tables, engines (DuckDB default, PostgreSQL in production), upserts."""

@@ -1,0 +1,123 @@
+"""Table definitions of the warehouse contract (design.md section 5). Times are naive UTC."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Double,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+
+def _series(name: str, *value_columns: Column) -> Table:
+    """A raw time series keyed (coin, source_key, interval, ts)."""
+    return Table(
+        name,
+        metadata,
+        Column("coin", String, primary_key=True),
+        Column("source_key", String, primary_key=True),
+        Column("interval", String, primary_key=True),
+        Column("ts", DateTime, primary_key=True, comment="bar open, UTC"),
+        *value_columns,
+        Column("is_closed", Boolean, nullable=False),
+        Column("ingested_at", DateTime, nullable=False),
+    )
+
+
+raw_funding = _series(
+    "raw_funding",
+    Column("exchange", String, comment="null for the OI-weighted coin series"),
+    Column("symbol", String),
+    Column("open_pct", Double, comment="PERCENT per settlement interval"),
+    Column("high_pct", Double),
+    Column("low_pct", Double),
+    Column("close_pct", Double),
+)
+raw_open_interest = _series(
+    "raw_open_interest",
+    Column("open", Double),
+    Column("high", Double),
+    Column("low", Double),
+    Column("close", Double),
+    Column("unit", String, nullable=False, comment="usd or coin"),
+)
+raw_liquidations = _series(
+    "raw_liquidations",
+    Column("long_liquidation_usd", Double),
+    Column("short_liquidation_usd", Double),
+)
+raw_taker_volume = _series(
+    "raw_taker_volume",
+    Column("buy_volume", Double),
+    Column("sell_volume", Double),
+    Column("value_unit", String, nullable=False, comment="usd or base_coin"),
+)
+raw_prices = _series(
+    "raw_prices",
+    Column("open_usd", Double),
+    Column("high_usd", Double),
+    Column("low_usd", Double),
+    Column("close_usd", Double),
+    Column("volume_usd", Double),
+)
+raw_etf_flows = Table(
+    "raw_etf_flows",
+    metadata,
+    Column("ts", DateTime, primary_key=True, comment="trading day, UTC"),
+    Column("flow_usd", Double, comment="null when the day is not published"),
+    Column("price_usd", Double),
+    Column("etf_flows_json", Text, comment="per-ticker flows (USD) as JSON"),
+    Column("is_published", Boolean, nullable=False),
+    Column("ingested_at", DateTime, nullable=False),
+)
+instruments = Table(
+    "instruments",
+    metadata,
+    Column("exchange", String, primary_key=True),
+    Column("instrument_id", String, primary_key=True),
+    Column("base", String),
+    Column("quote", String),
+    Column("first_seen_at", DateTime, nullable=False),
+    Column("last_seen_at", DateTime, nullable=False),
+)
+raw_funding_intervals = Table(
+    "raw_funding_intervals",
+    metadata,
+    Column("coin", String, primary_key=True),
+    Column("exchange", String, primary_key=True),
+    Column("margin", String, primary_key=True, comment="stablecoin or token"),
+    Column("interval_hours", Double, primary_key=True),
+    Column("first_seen_at", DateTime, nullable=False),
+)
+raw_liquidation_exchanges = Table(
+    "raw_liquidation_exchanges",
+    metadata,
+    Column("coin", String, primary_key=True),
+    Column("range", String, primary_key=True),
+    Column("exchange", String, primary_key=True),
+    Column("captured_at", DateTime, primary_key=True),
+    Column("liquidation_usd", Double),
+    Column("long_liquidation_usd", Double),
+    Column("short_liquidation_usd", Double),
+)
+api_health = Table(
+    "api_health",
+    metadata,
+    Column("checked_at", DateTime, primary_key=True),
+    Column("endpoint", String, primary_key=True),
+    Column("http_status", Integer),
+    Column("code", String),
+    Column("latency_ms", Double),
+    Column("rate_limit_used", Integer),
+    Column("rate_limit_max", Integer),
+    Column("ok", Boolean, nullable=False),
+    Column("detail", Text),
+)

@@ -1,0 +1,84 @@
+"""Suite-wide fixtures: warehouses (DuckDB file, real PostgreSQL) and an isolated project env."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PG_URL = "postgresql+psycopg://sniper:sniper@127.0.0.1:5432/sniper_test"
+PG_HOWTO = (
+    "no PostgreSQL server: install it (apt-get install -y postgresql) and run "
+    "`bash .ci/start-postgres.sh`, or set SNIPER_TEST_PG_URL"
+)
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+
+def _pg_reachable(url: str) -> bool:
+    try:
+        engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    """A superuser URL of a running server; started from Debian's binaries when needed."""
+    url = os.environ.get("SNIPER_TEST_PG_URL", DEFAULT_PG_URL)
+    if _pg_reachable(url):
+        return url
+    if "SNIPER_TEST_PG_URL" not in os.environ and list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")):
+        subprocess.run(["bash", str(REPO_ROOT / ".ci" / "start-postgres.sh")], check=False, capture_output=True)
+        if _pg_reachable(url):
+            return url
+    pytest.skip(PG_HOWTO)
+
+
+@pytest.fixture
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    name = f"sniper_t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(pg_admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def duckdb_url(tmp_path: Path) -> str:
+    return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on both warehouses."""
+    if request.param == "duckdb":
+        return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def project_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Generated state (data, reports, DAGSTER_HOME) under tmp_path; config from the repo."""
+    monkeypatch.setenv("SNIPER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SNIPER_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.delenv("SNIPER_WAREHOUSE_URL", raising=False)
+    monkeypatch.delenv("CG_BASE_URL", raising=False)
+    monkeypatch.delenv("SNIPER_PROFILE", raising=False)
+    return tmp_path
