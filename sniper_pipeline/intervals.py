@@ -1,17 +1,18 @@
-"""CoinGlass interval strings ("4h") as durations, and bar arithmetic on them."""
+"""CoinGlass interval strings ("4h") as durations: the one place that knows the unit letters."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+INTERVALS: tuple[str, ...] = ("1m", "3m", "5m", "15m", "30m", "1h", "4h", "6h", "8h", "12h", "1d", "1w")
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def interval_seconds(interval: str) -> int:
     try:
-        return int(interval[:-1]) * _UNITS[interval[-1]]
+        return int(interval[:-1]) * _UNIT_SECONDS[interval[-1]]
     except (KeyError, ValueError, IndexError):
-        raise ValueError(f"not a CoinGlass interval: {interval!r} (expected e.g. 1h, 4h, 1d)") from None
+        raise ValueError(f"not a CoinGlass interval: {interval!r} (one of {' '.join(INTERVALS)})") from None
 
 
 def interval_delta(interval: str) -> timedelta:
@@ -20,10 +21,3 @@ def interval_delta(interval: str) -> timedelta:
 
 def bars_per_day(interval: str) -> float:
     return 86400 / interval_seconds(interval)
-
-
-def last_closed_open(now: datetime, interval: str) -> datetime:
-    """Open time of the latest bar that has closed at `now` (bars are aligned to the epoch)."""
-    step = interval_seconds(interval)
-    epoch = int(now.timestamp())
-    return datetime.fromtimestamp((epoch // step - 1) * step, tz=now.tzinfo)

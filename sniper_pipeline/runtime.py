@@ -29,6 +29,7 @@ class Runtime:
     layers: LayersConfig
     plans: dict[str, CoinPlan]
     warehouse: WarehouseLocation
+    requests_per_minute: int
 
     @property
     def partition_keys(self) -> list[str]:
@@ -73,6 +74,10 @@ def load_runtime() -> Runtime:
         layers=layers,
         plans=plans,
         warehouse=warehouse_location(),
+        # The plan's limit live; the local replay server has none unless told to.
+        requests_per_minute=int(
+            os.environ.get("SNIPER_REQUESTS_PER_MINUTE", 80 if profile == "live" else 6000)
+        ),
     )
 
 

@@ -41,7 +41,9 @@ def pg_admin_url() -> str:
     if _pg_reachable(url):
         return url
     if "SNIPER_TEST_PG_URL" not in os.environ and list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")):
-        subprocess.run(["bash", str(REPO_ROOT / ".ci" / "start-postgres.sh")], check=False, capture_output=True)
+        subprocess.run(
+            ["bash", str(REPO_ROOT / ".ci" / "start-postgres.sh")], check=False, capture_output=True
+        )
         if _pg_reachable(url):
             return url
     pytest.skip(PG_HOWTO)

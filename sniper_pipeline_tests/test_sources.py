@@ -31,8 +31,15 @@ def cfg() -> tuple[Any, Any]:
 
 @pytest.mark.parametrize(
     ("instrument", "base"),
-    [("BTCUSDT", "BTC"), ("BTC-USDT-SWAP", "BTC"), ("ETH_USDT", "ETH"), ("SOLUSDT_UMCBL", "SOL"),
-     ("BTC-USD", "BTC"), ("POLUSDT", "POL"), ("1000PEPEUSDT", "1000PEPE")],
+    [
+        ("BTCUSDT", "BTC"),
+        ("BTC-USDT-SWAP", "BTC"),
+        ("ETH_USDT", "ETH"),
+        ("SOLUSDT_UMCBL", "SOL"),
+        ("BTC-USD", "BTC"),
+        ("POLUSDT", "POL"),
+        ("1000PEPEUSDT", "1000PEPE"),
+    ],
 )
 def test_instrument_base(instrument: str, base: str) -> None:
     assert instrument_base(instrument) == base
@@ -51,7 +58,11 @@ def test_unseen_coin_interval_and_exchange_list(cfg: tuple[Any, Any]) -> None:
     assert plan.extra and plan.grid_interval == "1h"
     # The grid-interval liquidation series wins over the coarser one.
     assert plan.sources["liquidation"] is not None
-    assert plan.sources["liquidation"].param_dict == {"symbol": "HYPE", "interval": "1h", "exchange_list": "OKX,Bybit"}
+    assert plan.sources["liquidation"].param_dict == {
+        "symbol": "HYPE",
+        "interval": "1h",
+        "exchange_list": "OKX,Bybit",
+    }
     # Taker exists only at 1d: taken as a coarser layer.
     assert plan.sources["taker"] is not None and plan.sources["taker"].interval == "1d"
     assert plan.sources["funding"] is not None and plan.sources["funding"].endpoint == FUNDING_OIW

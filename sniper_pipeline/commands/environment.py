@@ -32,7 +32,9 @@ def recordings_end(folder: Path) -> datetime:
         for rec in index.for_endpoint(endpoint):
             interval = rec.params.get("interval")
             if rec.time_field and interval and isinstance(rec.data, list) and rec.data:
-                last = max(int(row[rec.time_field]) for row in rec.data if row.get(rec.time_field) is not None)
+                last = max(
+                    int(row[rec.time_field]) for row in rec.data if row.get(rec.time_field) is not None
+                )
                 end_ms = max(end_ms, last + interval_seconds(interval) * 1000)
     if not end_ms:
         return datetime.now(UTC)

@@ -34,19 +34,25 @@ def run_command(*, live: bool, replay_dir: Path | None, as_json: bool, coins: li
         if coins:
             unknown = sorted({c.upper() for c in coins} - set(selected))
             if unknown:
-                print(f"sniper run: no data for {', '.join(unknown)}; coins with data: {', '.join(selected)}",
-                      file=sys.stderr)
+                print(
+                    f"sniper run: no data for {', '.join(unknown)}; coins with data: {', '.join(selected)}",
+                    file=sys.stderr,
+                )
                 return 2
             selected = [c for c in selected if c in {x.upper() for x in coins}]
 
         _progress(f"[snapshots] reference endpoints ({runtime.profile})")
-        totals.add(definitions.resolve_job_def(SNAPSHOTS_JOB).execute_in_process(
-            instance=instance, raise_on_error=False
-        ))
+        totals.add(
+            definitions.resolve_job_def(SNAPSHOTS_JOB).execute_in_process(
+                instance=instance, raise_on_error=False
+            )
+        )
         scan = definitions.resolve_job_def(COIN_SCAN_JOB)
         for i, coin in enumerate(selected, start=1):
             _progress(f"[{i}/{len(selected)}] {coin}: fetch, transform, score")
-            totals.add(scan.execute_in_process(partition_key=coin, instance=instance, raise_on_error=False), coin)
+            totals.add(
+                scan.execute_in_process(partition_key=coin, instance=instance, raise_on_error=False), coin
+            )
 
         summary: dict[str, Any] = collect_summary(runtime, totals)
         if as_json:

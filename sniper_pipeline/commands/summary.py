@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dagster import AssetCheckSeverity
 from sqlalchemy import func, inspect, select
 
 from sniper_pipeline.ingest.layers import LAYER_TABLES
@@ -20,6 +21,7 @@ class RunTotals:
     runs: int = 0
     failed_runs: list[str] = field(default_factory=list)
     failed_checks: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     rows_new: int = 0
     rows_updated: int = 0
 
@@ -36,9 +38,10 @@ class RunTotals:
             if event.event_type_value == "ASSET_CHECK_EVALUATION":
                 evaluation = event.event_specific_data
                 if not evaluation.passed:
-                    self.failed_checks.append(
-                        f"{label}: {evaluation.asset_key.to_user_string()} {evaluation.check_name}"
-                    )
+                    text = f"{label}: {evaluation.asset_key.to_user_string()} {evaluation.check_name}"
+                    # WARN checks (e.g. freshness) are reported; only ERROR checks fail the run.
+                    is_warn = evaluation.severity == AssetCheckSeverity.WARN
+                    (self.warnings if is_warn else self.failed_checks).append(text)
             if event.is_step_materialization:
                 meta = event.step_materialization_data.materialization.metadata
                 self.rows_new += int(getattr(meta.get("rows_new"), "value", 0) or 0)
@@ -108,6 +111,7 @@ def collect_summary(runtime: Runtime, totals: RunTotals) -> dict[str, Any]:
         "runs": totals.runs,
         "failed_runs": totals.failed_runs,
         "failed_checks": totals.failed_checks,
+        "check_warnings": totals.warnings,
         "rows_new": totals.rows_new,
         "rows_updated": totals.rows_updated,
         "coins": coins,
@@ -125,7 +129,9 @@ def render_summary(summary: dict[str, Any]) -> str:
         if all(layer["source"] is None for layer in info["layers"].values()):
             lines.append(f"{coin}{tag}: no data for any layer")
             continue
-        lines.append(f"{coin}{tag}: grid {info['grid_interval']}, {info['scored_bars']} bars in fct_layer_bars")
+        lines.append(
+            f"{coin}{tag}: grid {info['grid_interval']}, {info['scored_bars']} bars in fct_layer_bars"
+        )
         for layer, data in info["layers"].items():
             if data["source"] is None:
                 lines.append(f"  {layer:<14} no data (no configured source recorded)")
@@ -142,4 +148,6 @@ def render_summary(summary: dict[str, Any]) -> str:
         lines.append(f"FAILED run: {failure}")
     for failure in summary["failed_checks"]:
         lines.append(f"FAILED check: {failure}")
+    for warning in summary["check_warnings"]:
+        lines.append(f"warning: {warning}")
     return "\n".join(lines)

@@ -59,7 +59,9 @@ class LayerIngest:
         }
 
 
-def table_frame(coin: str, source: ResolvedSource, parsed: pd.DataFrame, ingested_at: datetime) -> pd.DataFrame:
+def table_frame(
+    coin: str, source: ResolvedSource, parsed: pd.DataFrame, ingested_at: datetime
+) -> pd.DataFrame:
     """Parsed bars -> the raw table's columns (names carry units)."""
     frame = parsed.copy()
     frame.insert(0, "coin", coin)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -22,12 +23,16 @@ from sniper_pipeline.warehouse.upsert import UpsertStats, frame_records, upsert
 
 @dataclass
 class SnapshotIngest:
-    written: UpsertStats = UpsertStats(0, 0, 0, 0)
+    written: UpsertStats = field(default_factory=lambda: UpsertStats(0, 0, 0, 0))
     sources: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
 
-    def as_metadata(self) -> dict[str, object]:
-        return {**self.written.as_metadata(), "sources": ", ".join(self.sources), "missing": ", ".join(self.missing)}
+    def as_metadata(self) -> dict[str, Any]:
+        return {
+            **self.written.as_metadata(),
+            "sources": ", ".join(self.sources),
+            "missing": ", ".join(self.missing),
+        }
 
 
 def _floor(now: datetime, interval: str) -> datetime:
@@ -41,7 +46,9 @@ def _combine(parts: Iterable[UpsertStats]) -> UpsertStats:
     return UpsertStats(*(sum(getattr(p, f) for p in parts) for f in ("rows", "new", "updated", "unchanged")))
 
 
-def ingest_instruments(client: CoinGlassClient, engine: Engine, coin_symbols: Iterable[str]) -> SnapshotIngest:
+def ingest_instruments(
+    client: CoinGlassClient, engine: Engine, coin_symbols: Iterable[str]
+) -> SnapshotIngest:
     """supported-exchange-pairs (live), else the pairs-markets rows of each coin (recorded)."""
     result = SnapshotIngest()
     seen_day = _floor(client.now(), "1d")
@@ -59,7 +66,9 @@ def ingest_instruments(client: CoinGlassClient, engine: Engine, coin_symbols: It
                 continue
             result.sources.append(f"/api/futures/pairs-markets?symbol={symbol}")
     if frames:
-        frame = pd.concat(frames, ignore_index=True).drop_duplicates(["exchange", "instrument_id"], keep="last")
+        frame = pd.concat(frames, ignore_index=True).drop_duplicates(
+            ["exchange", "instrument_id"], keep="last"
+        )
         frame = frame.dropna(subset=["exchange", "instrument_id"])
         frame["first_seen_at"] = seen_day
         frame["last_seen_at"] = seen_day
@@ -100,7 +109,9 @@ def ingest_liquidation_exchanges(
             continue
         frame = parsed.frame.dropna(subset=["exchange"]).drop_duplicates("exchange", keep="last")
         frame["coin"], frame["range"], frame["captured_at"] = coin, range_, captured
-        parts.append(upsert(engine, t.raw_liquidation_exchanges, frame_records(frame, t.raw_liquidation_exchanges)))
+        parts.append(
+            upsert(engine, t.raw_liquidation_exchanges, frame_records(frame, t.raw_liquidation_exchanges))
+        )
         result.sources.append(f"/api/futures/liquidation/exchange-list?symbol={symbol}&range={range_}")
     result.written = _combine(parts)
     return result

@@ -7,11 +7,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sniper_pipeline.intervals import INTERVALS
 from sniper_pipeline.settings.yamlfile import load_model
 
 LAYERS: tuple[str, ...] = ("funding", "open_interest", "liquidation", "taker")
 CONTEXT_LAYERS: tuple[str, ...] = ("price",)
-INTERVALS: tuple[str, ...] = ("1m", "3m", "5m", "15m", "30m", "1h", "4h", "6h", "8h", "12h", "1d", "1w")
 Profile = Literal["live", "replay"]
 
 

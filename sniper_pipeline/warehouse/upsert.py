@@ -35,7 +35,11 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, pd.Timestamp):
-        return value.tz_convert("UTC").tz_localize(None).to_pydatetime() if value.tzinfo else value.to_pydatetime()
+        return (
+            value.tz_convert("UTC").tz_localize(None).to_pydatetime()
+            if value.tzinfo
+            else value.to_pydatetime()
+        )
     if hasattr(value, "item"):  # numpy scalar
         return value.item()
     return value
@@ -43,10 +47,15 @@ def _clean(value: Any) -> Any:
 
 def frame_records(frame: pd.DataFrame, table: Table) -> list[dict[str, Any]]:
     columns = [c.name for c in table.columns if c.name in frame.columns]
-    return [{c: _clean(v) for c, v in zip(columns, row, strict=True)} for row in frame[columns].itertuples(index=False)]
+    return [
+        {c: _clean(v) for c, v in zip(columns, row, strict=True)}
+        for row in frame[columns].itertuples(index=False)
+    ]
 
 
-def _existing(conn: Connection, table: Table, keys: Sequence[str], records: list[dict[str, Any]]) -> dict[tuple, dict]:
+def _existing(
+    conn: Connection, table: Table, keys: Sequence[str], records: list[dict[str, Any]]
+) -> dict[tuple, dict]:
     key_cols = [table.c[k] for k in keys]
     found: dict[tuple, dict] = {}
     for start in range(0, len(records), _CHUNK):
@@ -95,7 +104,9 @@ def _upsert(
         old = existing.get(tuple(record[k] for k in keys))
         if old is None:
             new.append(record)
-        elif any(not _same(record.get(c), old.get(c)) for c in record if c not in compare_ignore and c not in keys):
+        elif any(
+            not _same(record.get(c), old.get(c)) for c in record if c not in compare_ignore and c not in keys
+        ):
             changed.append(record)
     todo = new + changed
     if todo:
@@ -135,11 +146,13 @@ def _write(
     columns = list(rows[0])
     staged = _stage(conn, table, rows, columns)
     try:
-        source = select(*[column(c) for c in columns]).select_from(sa_table(staged))
-        stmt = insert(table).from_select(columns, source)
+        staging = sa_table(staged, *[column(c) for c in columns])
+        stmt = insert(table).from_select(columns, staging.select())
         updatable = [c for c in columns if c not in keys and c not in keep_on_update]
         if updatable:
-            stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in updatable})
+            stmt = stmt.on_conflict_do_update(
+                index_elements=keys, set_={c: stmt.excluded[c] for c in updatable}
+            )
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=keys)
         conn.execute(stmt)

@@ -50,7 +50,9 @@ def warehouse_location(url: str | None = None) -> WarehouseLocation:
     parsed = make_url(raw)
     backend = parsed.get_backend_name()
     if backend not in ("duckdb", "postgresql"):
-        raise ValueError(f"{ENV_VAR}: unsupported backend {backend!r}; use duckdb:///PATH or postgresql+psycopg://")
+        raise ValueError(
+            f"{ENV_VAR}: unsupported backend {backend!r}; use duckdb:///PATH or postgresql+psycopg://"
+        )
     if backend == "duckdb" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         parsed = parsed.set(database=str(Path(parsed.database).expanduser().resolve()))

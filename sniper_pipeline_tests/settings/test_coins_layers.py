@@ -13,7 +13,19 @@ from sniper_pipeline.settings.paths import config_dir
 
 def test_shipped_config_lists_the_runbook_coins_and_every_layer() -> None:
     coins = load_coins(config_dir())
-    assert set(coins.coins) == {"BTC", "ETH", "SOL", "DOGE", "ADA", "DOT", "MATIC", "LINK", "AVAX", "UNI", "XRP"}
+    assert set(coins.coins) == {
+        "BTC",
+        "ETH",
+        "SOL",
+        "DOGE",
+        "ADA",
+        "DOT",
+        "MATIC",
+        "LINK",
+        "AVAX",
+        "UNI",
+        "XRP",
+    }
     assert coins.resolve("POL") == "MATIC"
     assert coins.coins["MATIC"].pair_for("Binance") == "POLUSDT"
     layers = load_layers(config_dir())
@@ -37,7 +49,11 @@ def test_bad_coins_file_names_file_and_key(config_copy: Path) -> None:
 
 
 def test_bad_layer_interval_names_file_and_key(config_copy: Path) -> None:
-    text = (config_copy / "layers.yaml").read_text().replace("interval: 1h, unit: coin", "interval: 2h, unit: coin")
+    text = (
+        (config_copy / "layers.yaml")
+        .read_text()
+        .replace("interval: 1h, unit: coin", "interval: 2h, unit: coin")
+    )
     (config_copy / "layers.yaml").write_text(text)
     with pytest.raises(ConfigError) as err:
         load_layers(config_copy)

@@ -61,7 +61,9 @@ def test_upsert_is_idempotent_and_counts_changes(warehouse_url: str) -> None:
             )
         ).scalar_one()
     assert stored == pytest.approx(123.456)  # a double, not a float32
-    last = max_closed_ts(engine, raw_liquidations, coin="BTC", source_key=frame["source_key"][0], interval="4h")
+    last = max_closed_ts(
+        engine, raw_liquidations, coin="BTC", source_key=frame["source_key"][0], interval="4h"
+    )
     assert last == extra["ts"].iloc[0]
 
 
@@ -78,8 +80,13 @@ def test_a_failing_write_leaves_nothing_behind(warehouse_url: str) -> None:
 
 def test_first_seen_is_kept_on_update(warehouse_url: str) -> None:
     engine = make_engine(warehouse_location(warehouse_url))
-    row = {"coin": "SOL", "exchange": "Binance", "margin": "stablecoin", "interval_hours": 8.0,
-           "first_seen_at": datetime(2025, 1, 1)}
+    row = {
+        "coin": "SOL",
+        "exchange": "Binance",
+        "margin": "stablecoin",
+        "interval_hours": 8.0,
+        "first_seen_at": datetime(2025, 1, 1),
+    }
     upsert(engine, raw_funding_intervals, [row])
     upsert(engine, raw_funding_intervals, [{**row, "first_seen_at": datetime(2025, 3, 1)}])
     with engine.connect() as conn:

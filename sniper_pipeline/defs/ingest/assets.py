@@ -3,8 +3,6 @@
 Each raw asset validates the fetched frame (GX suite, `defs/quality/`) before the upsert: a
 failing frame is never written and the blocking checks stop that coin downstream."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,7 +39,9 @@ def _layer_asset(runtime: Runtime, layer: str, asset_name: str) -> dg.AssetsDefi
         source = runtime.plans[coin].sources.get(layer)
         checks = FrameChecks(asset_name, interval=source.interval if source else None)
         if source is None:
-            context.log.warning(f"{coin}: no {layer} source in the {runtime.profile} profile; nothing fetched")
+            context.log.warning(
+                f"{coin}: no {layer} source in the {runtime.profile} profile; nothing fetched"
+            )
             yield from checks.skipped(f"{coin} has no {layer} source")
             yield dg.MaterializeResult(metadata={"coin": coin, "missing": True, "rows_written": 0})
             return
@@ -58,7 +58,9 @@ def _layer_asset(runtime: Runtime, layer: str, asset_name: str) -> dg.AssetsDefi
             )
         except FrameRejected as exc:
             yield from checks.results()
-            raise dg.Failure(description=f"{coin}: fetched {layer} frame rejected, nothing written: {exc}") from None
+            raise dg.Failure(
+                description=f"{coin}: fetched {layer} frame rejected, nothing written: {exc}"
+            ) from None
         yield from checks.results()
         context.log.info(
             f"{coin} {layer}: {result.rows_received} rows in {result.requests} requests, "
@@ -75,9 +77,7 @@ def _layer_asset(runtime: Runtime, layer: str, asset_name: str) -> dg.AssetsDefi
     return _asset
 
 
-def _snapshot_asset(
-    runtime: Runtime, name: str, description: str, fetch: Any
-) -> dg.AssetsDefinition:
+def _snapshot_asset(runtime: Runtime, name: str, description: str, fetch: Any) -> dg.AssetsDefinition:
     @dg.asset(
         name=name,
         group_name="ingest",
@@ -101,19 +101,27 @@ def build_ingest_assets(runtime: Runtime) -> list[dg.AssetsDefinition]:
     assets = [_layer_asset(runtime, layer, name) for layer, name in LAYER_ASSETS.items()]
     assets += [
         _snapshot_asset(
-            runtime, "instruments", "Instruments per exchange (symbol resolution).",
+            runtime,
+            "instruments",
+            "Instruments per exchange (symbol resolution).",
             lambda c, e: snapshots.ingest_instruments(c, e, symbols.values()),
         ),
         _snapshot_asset(
-            runtime, "raw_funding_intervals", "Funding settlement hours per coin, exchange and margin.",
+            runtime,
+            "raw_funding_intervals",
+            "Funding settlement hours per coin, exchange and margin.",
             lambda c, e: snapshots.ingest_funding_intervals(c, e, runtime.coins),
         ),
         _snapshot_asset(
-            runtime, "raw_liquidation_exchanges", "Per-exchange liquidations over the last 4 h.",
+            runtime,
+            "raw_liquidation_exchanges",
+            "Per-exchange liquidations over the last 4 h.",
             lambda c, e: snapshots.ingest_liquidation_exchanges(c, e, symbols),
         ),
         _snapshot_asset(
-            runtime, "raw_etf_flows", "Daily Bitcoin ETF flows (macro context).",
+            runtime,
+            "raw_etf_flows",
+            "Daily Bitcoin ETF flows (macro context).",
             snapshots.ingest_etf_flows,
         ),
     ]

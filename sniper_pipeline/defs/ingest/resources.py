@@ -22,10 +22,11 @@ class CoinGlassResource(dg.ConfigurableResource):
     read_timeout_s: float = 30.0
     max_retries: int = 5
     max_retry_seconds: float = 120.0
-    requests_per_minute: int = 80
+    requests_per_minute: int = Field(80, description="the plan's limit: 30, 80, 300 or 1200")
 
     def client(self) -> CoinGlassClient:
-        return CoinGlassClient(
+        """A client whose clock follows the server's `Date` (the replay server's simulated now)."""
+        client = CoinGlassClient(
             self.base_url,
             self.api_key,
             timeout=(self.connect_timeout_s, self.read_timeout_s),
@@ -33,6 +34,8 @@ class CoinGlassResource(dg.ConfigurableResource):
             max_retry_seconds=self.max_retry_seconds,
             rate_limiter=RateLimiter(self.requests_per_minute),
         )
+        client.sync_clock()
+        return client
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -46,7 +49,11 @@ class WarehouseResource(dg.ConfigurableResource):
 
 def build_resources(runtime: Runtime) -> dict[str, dg.ConfigurableResource]:
     return {
-        "coinglass": CoinGlassResource(base_url=runtime.base_url, api_key=dg.EnvVar("CG_API_KEY")),
+        "coinglass": CoinGlassResource(
+            base_url=runtime.base_url,
+            api_key=dg.EnvVar("CG_API_KEY"),
+            requests_per_minute=runtime.requests_per_minute,
+        ),
         "warehouse": WarehouseResource(url=runtime.warehouse.url.render_as_string(hide_password=False)),
     }
 

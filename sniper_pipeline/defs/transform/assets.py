@@ -1,7 +1,5 @@
 """dbt models as coin-partitioned assets; dbt tests surface as asset checks."""
 
-from __future__ import annotations
-
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -11,7 +9,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from sniper_pipeline.defs.ingest.partitions import coin_partitions
-from sniper_pipeline.defs.transform.project import dbt_project, ensure_manifest
+from sniper_pipeline.defs.transform.project import dbt_executable, dbt_project, ensure_manifest
 from sniper_pipeline.runtime import Runtime, cached_runtime
 
 
@@ -55,5 +53,5 @@ def defs() -> dg.Definitions:
     runtime = cached_runtime()
     return dg.Definitions(
         assets=[build_dbt_assets(runtime)],
-        resources={"dbt": DbtCliResource(project_dir=dbt_project())},
+        resources={"dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable())},
     )

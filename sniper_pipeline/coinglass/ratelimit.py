@@ -1,0 +1,212 @@
+"""Client-side rate limiting: a token bucket that adapts to the API-KEY-*-LIMIT headers.
+
+Interface (what the client calls): `acquire()` before each request, `observe(used, max)`
+with the headers of each response. `RateLimiter` keeps its bucket in memory;
+`FileRateLimiter` keeps the same bucket in a small JSON file under an `fcntl.flock`,
+so several processes (Dagster runs, the CLI) share one budget per key. Another
+shared store (a database row) only has to override `_transaction`.
+
+The bucket works by reservation: `acquire` always takes a token, letting the count go
+negative, and sleeps (outside any lock) for the debt it created. Concurrent callers
+therefore queue fairly without holding the lock while they wait.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class BucketState:
+    tokens: float
+    updated: float  # seconds on the limiter's clock
+    rate: float  # tokens per second currently granted
+    server_max: int | None = None
+    server_used: int | None = None
+
+
+@dataclass(frozen=True)
+class BucketParams:
+    requests_per_minute: float
+    burst: float
+    high_water: float  # fraction of the server's max at which we start to slow down
+    slow_factor: float  # rate multiplier while above high water
+
+    def base_rate(self, server_max: int | None) -> float:
+        rpm = self.requests_per_minute if not server_max else min(self.requests_per_minute, server_max)
+        return max(rpm, 1e-9) / 60.0
+
+
+def refill(state: BucketState, now: float, params: BucketParams) -> None:
+    elapsed = max(0.0, now - state.updated)
+    state.tokens = min(params.burst, state.tokens + elapsed * state.rate)
+    state.updated = now
+
+
+def take(state: BucketState, now: float, params: BucketParams) -> float:
+    """Take one token; return the seconds the caller must wait before sending."""
+    refill(state, now, params)
+    state.tokens -= 1.0
+    return 0.0 if state.tokens >= 0 else -state.tokens / state.rate
+
+
+def adapt(
+    state: BucketState, now: float, params: BucketParams, used: int | None, server_max: int | None
+) -> None:
+    """Fold the server's view (requests used of max in its current minute) into the bucket."""
+    refill(state, now, params)
+    if server_max is None or server_max <= 0:
+        return
+    state.server_max, state.server_used = server_max, used
+    rate = params.base_rate(server_max)
+    if used is not None and used >= params.high_water * server_max:
+        # Close to the server's count: only what the server still allows may go out at once,
+        # and the refill slows until a response shows usage below high water again.
+        state.tokens = min(state.tokens, float(max(0, server_max - used)))
+        rate *= params.slow_factor
+    state.rate = rate
+
+
+class RateLimiter:
+    """In-process token bucket: `requests_per_minute` on average, `burst` at once."""
+
+    def __init__(
+        self,
+        requests_per_minute: float,
+        *,
+        burst: float | None = None,
+        high_water: float = 0.8,
+        slow_factor: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        sleeper: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if requests_per_minute <= 0:
+            raise ValueError("requests_per_minute must be > 0")
+        if not 0 < high_water <= 1 or not 0 < slow_factor <= 1:
+            raise ValueError("high_water and slow_factor must be in (0, 1]")
+        self.params = BucketParams(
+            requests_per_minute=float(requests_per_minute),
+            # A sixth of a minute's quota at once: bursty enough for paging, and it keeps a
+            # fixed-window server from seeing most of a minute's quota twice across its boundary.
+            burst=float(burst) if burst is not None else max(1.0, requests_per_minute / 6.0),
+            high_water=high_water,
+            slow_factor=slow_factor,
+        )
+        self._clock = clock
+        self._sleeper = sleeper
+        self._lock = threading.Lock()
+        self._state = self._initial_state()
+
+    def _initial_state(self) -> BucketState:
+        return BucketState(tokens=self.params.burst, updated=self._clock(), rate=self.params.base_rate(None))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[BucketState]:
+        """Exclusive access to the bucket state; subclasses share it across processes."""
+        with self._lock:
+            yield self._state
+
+    def _with_state(self, fn: Callable[[BucketState, float], T]) -> T:
+        with self._transaction() as state:
+            return fn(state, self._clock())
+
+    def acquire(self) -> float:
+        """Block until a request may be sent; returns the seconds waited."""
+        wait = self._with_state(lambda s, now: take(s, now, self.params))
+        if wait > 0:
+            self._sleeper(wait)
+        return wait
+
+    def observe(self, used: int | None, max_: int | None) -> None:
+        """Report API-KEY-USE-LIMIT / API-KEY-MAX-LIMIT of a response (None when absent)."""
+        if max_ is None and used is None:
+            return
+        self._with_state(lambda s, now: adapt(s, now, self.params, used, max_))
+
+    def snapshot(self) -> BucketState:
+        """A copy of the bucket, refilled to now (for tests and health output)."""
+
+        def copy(state: BucketState, now: float) -> BucketState:
+            refill(state, now, self.params)
+            return BucketState(**asdict(state))
+
+        return self._with_state(copy)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(requests_per_minute={self.params.requests_per_minute:g})"
+
+
+class FileRateLimiter(RateLimiter):
+    """The same bucket, shared by every process that uses the same state file.
+
+    State lives in a small JSON file guarded by an exclusive `fcntl.flock` on a sibling
+    `.lock` file (POSIX only). The clock defaults to wall time (`time.time`), which all
+    processes on the host agree on.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        requests_per_minute: float,
+        *,
+        burst: float | None = None,
+        high_water: float = 0.8,
+        slow_factor: float = 0.5,
+        clock: Callable[[], float] = time.time,
+        sleeper: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(
+            requests_per_minute,
+            burst=burst,
+            high_water=high_water,
+            slow_factor=slow_factor,
+            clock=clock,
+            sleeper=sleeper,
+        )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[BucketState]:
+        # One open file description per transaction: flock then also excludes threads of this process.
+        with open(self.lock_path, "a+") as lock_file:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
+            try:
+                state = self._load()
+                yield state
+                self._save(state)
+            finally:
+                fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+
+    def _load(self) -> BucketState:
+        try:
+            raw = json.loads(self.path.read_text())
+            return BucketState(
+                **{k: raw[k] for k in ("tokens", "updated", "rate", "server_max", "server_used")}
+            )
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            # Missing or damaged state: start a fresh bucket rather than fail the fetch.
+            return BucketState(
+                tokens=self.params.burst, updated=self._clock(), rate=self.params.base_rate(None)
+            )
+
+    def _save(self, state: BucketState) -> None:
+        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(asdict(state)))
+        os.replace(tmp, self.path)  # atomic: a reader never sees half a file
+
+    def _initial_state(self) -> BucketState:
+        # Not used: the file is the state. Kept so the base constructor needs no special case.
+        return BucketState(tokens=self.params.burst, updated=self._clock(), rate=self.params.base_rate(None))
