@@ -14,7 +14,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sniper", description="Enhanced Sniper Engine (CoinGlass v4 + Dagster)")
+    parser = argparse.ArgumentParser(
+        prog="sniper", description="Enhanced Sniper Engine (CoinGlass v4 + Dagster)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="materialize the whole graph for every coin and print a summary")

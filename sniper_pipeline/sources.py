@@ -58,7 +58,9 @@ def instrument_base(instrument_id: str) -> str:
 
 
 def _freeze(params: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((k, str(v)) for k, v in params.items() if k not in ("limit", "start_time", "end_time")))
+    return tuple(
+        sorted((k, str(v)) for k, v in params.items() if k not in ("limit", "start_time", "end_time"))
+    )
 
 
 def _entry_symbol(entry: Mapping[str, Any], spec: SourceSpec) -> str | None:
@@ -164,7 +166,9 @@ def plan_live(coins: CoinsConfig, layers: LayersConfig) -> dict[str, CoinPlan]:
         plan = CoinPlan(coin=coin, symbol=symbol, grid_interval=grid)
         for layer in (*LAYERS, *CONTEXT_LAYERS):
             specs = profile.layers.get(layer, [])
-            plan.sources[layer] = _live_source(layer, specs[0], coin_spec.pair_for, symbol, grid) if specs else None
+            plan.sources[layer] = (
+                _live_source(layer, specs[0], coin_spec.pair_for, symbol, grid) if specs else None
+            )
         plans[coin] = plan
     return plans
 
