@@ -121,3 +121,41 @@ api_health = Table(
     Column("ok", Boolean, nullable=False),
     Column("detail", Text),
 )
+
+# -- signals and alerting (engine output, delivery state) ------------------------------------------
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("dedup_key", String, primary_key=True, comment="coin|episode_id|event|tier"),
+    Column("coin", String, nullable=False),
+    Column("episode_id", String, nullable=False),
+    Column("event", String, nullable=False, comment="open, upgrade, escalate, close, anti_flip_suppressed"),
+    Column("tier", String, nullable=False, comment="watch or action (close: the last tier)"),
+    Column("direction", String, nullable=False, comment="up, down or mixed"),
+    Column("bar_ts", DateTime, nullable=False, comment="open of the bar that decided the event, UTC"),
+    Column("interval", String, nullable=False),
+    Column("layers_json", Text, comment="triggered layers: value, threshold in force, level"),
+    Column("decided_at", DateTime, nullable=False, comment="wall clock when first written"),
+    Column("run_id", String),
+)
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("dedup_key", String, primary_key=True),
+    Column("channel", String, primary_key=True, comment="a redacted channel id, never the URL's secrets"),
+    Column("status", String, nullable=False, comment="pending, delivered, historical, muted, digested, failed"),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime),
+    Column("last_error", Text),
+    Column("delivered_at", DateTime),
+    Column("created_at", DateTime, nullable=False),
+)
+mutes = Table(
+    "mutes",
+    metadata,
+    Column("scope", String, primary_key=True, comment="'*' for every coin, else the coin"),
+    Column("until", DateTime, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("reason", Text),
+)
