@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,21 @@ EXIT_OK, EXIT_FAILED = 0, 1
 
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Keep stdout for the summary alone (`--json` must parse): logs of Dagster and of the dbt
+    subprocess go to stderr, at the file-descriptor level."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def run_command(*, live: bool, replay_dir: Path | None, as_json: bool, coins: list[str] | None) -> int:
@@ -41,18 +59,15 @@ def run_command(*, live: bool, replay_dir: Path | None, as_json: bool, coins: li
                 return 2
             selected = [c for c in selected if c in {x.upper() for x in coins}]
 
-        _progress(f"[snapshots] reference endpoints ({runtime.profile})")
-        totals.add(
-            definitions.resolve_job_def(SNAPSHOTS_JOB).execute_in_process(
-                instance=instance, raise_on_error=False
-            )
-        )
-        scan = definitions.resolve_job_def(COIN_SCAN_JOB)
-        for i, coin in enumerate(selected, start=1):
-            _progress(f"[{i}/{len(selected)}] {coin}: fetch, transform, score")
-            totals.add(
-                scan.execute_in_process(partition_key=coin, instance=instance, raise_on_error=False), coin
-            )
+        with _stdout_to_stderr():
+            _progress(f"[snapshots] reference endpoints ({runtime.profile})")
+            snapshots_job = definitions.resolve_job_def(SNAPSHOTS_JOB)
+            totals.add(snapshots_job.execute_in_process(instance=instance, raise_on_error=False))
+            scan = definitions.resolve_job_def(COIN_SCAN_JOB)
+            for i, coin in enumerate(selected, start=1):
+                _progress(f"[{i}/{len(selected)}] {coin}: fetch, transform, score")
+                result = scan.execute_in_process(partition_key=coin, instance=instance, raise_on_error=False)
+                totals.add(result, coin)
 
         summary: dict[str, Any] = collect_summary(runtime, totals)
         if as_json:

@@ -1,0 +1,76 @@
+"""`sniper run` end to end in a subprocess: real replay server, Dagster, GX, dbt, DuckDB."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sniper_pipeline_tests.unseen import SHIFT_MS, build_unseen
+
+SNIPER = str(Path(sys.executable).with_name("sniper"))
+
+
+def run_sniper(args: list[str], tmp: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp / "dagster_home"),
+        "SNIPER_DATA_DIR": str(tmp / "data"),
+        "SNIPER_REPORTS_DIR": str(tmp / "reports"),
+        **env,
+    }
+    for var in ("SNIPER_WAREHOUSE_URL", "CG_BASE_URL", "SNIPER_PROFILE", "SNIPER_REPLAY_DIR"):
+        if var not in env:
+            full_env.pop(var, None)
+    return subprocess.run([SNIPER, *args], env=full_env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def unseen_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("run")
+    folder = build_unseen(tmp / "recordings")
+    done = run_sniper(["run", "--json", "--replay-dir", str(folder)], tmp)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return tmp, folder, json.loads(done.stdout)
+
+
+@pytest.mark.slow
+def test_run_scores_a_coin_it_has_never_seen(unseen_run: tuple[Path, Path, dict[str, Any]]) -> None:
+    _, _, summary = unseen_run
+    hype = summary["coins"]["HYPE"]
+    assert hype["extra"] and hype["grid_interval"] == "4h"
+    layers = hype["layers"]
+    assert layers["open_interest"]["bars"] == layers["liquidation"]["bars"] > 1000
+    assert "exchange_list=OKX%2CBybit" in layers["liquidation"]["source"]
+    assert layers["taker"]["interval"] == "1d" and layers["taker"]["bars"] > 100
+    # Dates come from the recordings, not from the shipped sample.
+    assert str(layers["liquidation"]["last_bar"]).startswith("2025-06-30")
+    assert hype["scored_bars"] == layers["open_interest"]["bars"]
+    # Configured coins without recordings are listed with every layer missing.
+    assert summary["coins"]["BTC"]["missing_layers"] == ["funding", "open_interest", "liquidation", "taker"]
+    assert summary["rows_new"] > 3000 and not summary["failed_runs"]
+
+
+@pytest.mark.slow
+def test_second_run_adds_no_rows(unseen_run: tuple[Path, Path, dict[str, Any]]) -> None:
+    tmp, folder, _ = unseen_run
+    again = run_sniper(["run", "--replay-dir", str(folder)], tmp)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "no new or changed rows" in again.stdout
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    done = run_sniper(["run", "--live"], tmp_path, CG_API_KEY="")
+    assert done.returncode == 2 and "CG_API_KEY" in done.stderr
+    done = run_sniper(["run", "--replay-dir", str(tmp_path)], tmp_path)
+    assert done.returncode == 2 and "manifest.json" in done.stderr
+
+
+def test_shift_is_what_the_dates_test_expects() -> None:
+    # 2025-05-20 16:00 (last recorded 4h bar) + SHIFT_MS lands on 2025-06-30.
+    assert SHIFT_MS == 41 * 86_400_000

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import dagster as dg
+
+from sniper_pipeline.definitions import defs
+from sniper_pipeline.quality.outcomes import CHECK_NAMES
+from sniper_pipeline.runtime import Runtime
+
+RAW_SERIES = ("raw_funding", "raw_open_interest", "raw_liquidations", "raw_taker_volume", "raw_prices")
+SNAPSHOTS = ("instruments", "raw_funding_intervals", "raw_liquidation_exchanges", "raw_etf_flows")
+
+
+def test_definitions_load_with_partitions_checks_and_jobs(replay_runtime: Runtime) -> None:
+    definitions = defs()
+    graph = definitions.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {*RAW_SERIES, *SNAPSHOTS, "fct_layer_bars"} <= keys
+    assert {
+        f"stg_coinglass__{x}" for x in ("funding", "open_interest", "liquidations", "taker_volume")
+    } <= keys
+    # Coin partitions come from the recordings (HYPE) plus nothing configured without data.
+    raw = definitions.resolve_assets_def("raw_liquidations")
+    assert raw.partitions_def is not None
+    assert raw.partitions_def.get_partition_keys() == replay_runtime.partition_keys == ["HYPE"]
+    assert definitions.resolve_assets_def("instruments").partitions_def is None
+    checks = {c.to_user_string() for c in graph.asset_check_keys}
+    assert {f"raw_liquidations:{name}" for name in CHECK_NAMES} <= checks
+    assert any(c.startswith("fct_layer_bars:unique_combination") for c in checks)
+    assert {j.name for j in definitions.jobs} >= {"snapshots_job", "coin_scan_job"}
+
+
+def test_every_step_touching_duckdb_is_in_its_pool(replay_runtime: Runtime) -> None:
+    definitions = defs()
+    for key in (*RAW_SERIES, *SNAPSHOTS, "fct_layer_bars"):
+        assets_def = definitions.resolve_assets_def(key)
+        assert assets_def.node_def.pool == "duckdb", key
+
+
+def test_resources_bind_the_key_from_the_environment(replay_runtime: Runtime) -> None:
+    resources = defs().resources
+    assert resources is not None
+    coinglass = resources["coinglass"]
+    assert isinstance(coinglass.api_key, dg.EnvVar) and coinglass.api_key.env_var_name == "CG_API_KEY"
