@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from sniper_pipeline.commands.environment import UsageError
@@ -35,6 +36,20 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("action", choices=["serve"])
     replay.add_argument("rest", nargs=argparse.REMAINDER, help="see `sniper replay serve --help`")
 
+    config = sub.add_parser("config", help="percentile configs")
+    config.add_argument("action", choices=["generate"])
+    config.add_argument("coin")
+
+    signals = sub.add_parser("signals", help="bars with a tier: layers against thresholds, events")
+    signals.add_argument("--coin", required=True)
+    signals.add_argument("--since", type=datetime.fromisoformat, help="ISO date or time (UTC)")
+    signals.add_argument("--limit", type=int, default=40, help="latest N bars with a tier (0 = all)")
+
+    health = sub.add_parser("health", help="the daily API health check, now; exit 1 on failure")
+    health.add_argument("--live", action="store_true")
+    health.add_argument("--replay-dir", type=Path)
+    health.add_argument("--max-usage-share", type=float, default=0.8, help="of the plan's minute quota")
+
     sub.add_parser("dbt-parse", help="parse the dbt project (writes dbt/target/manifest.json)")
     return parser
 
@@ -55,6 +70,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sniper_pipeline.commands.serve import serve_command
 
             return serve_command(live=args.live, replay_dir=args.replay_dir, host=args.host, port=args.port)
+        if args.command == "config":
+            from sniper_pipeline.commands.signals import config_generate_command
+
+            return config_generate_command(args.coin)
+        if args.command == "signals":
+            from sniper_pipeline.commands.signals import signals_command
+
+            return signals_command(args.coin, args.since, args.limit)
+        if args.command == "health":
+            from sniper_pipeline.commands.health import health_command
+
+            return health_command(
+                live=args.live, replay_dir=args.replay_dir, max_usage_share=args.max_usage_share
+            )
         if args.command == "dbt-parse":
             from sniper_pipeline.defs.transform.project import dbt_project, ensure_manifest
 

@@ -12,6 +12,7 @@ from sniper_pipeline.ingest.layers import LAYER_TABLES
 from sniper_pipeline.runtime import Runtime
 from sniper_pipeline.settings.layers import LAYERS
 from sniper_pipeline.warehouse.engine import make_engine
+from sniper_pipeline.warehouse.tables import alert_events
 
 
 @dataclass
@@ -89,6 +90,30 @@ def _layer_rows(runtime: Runtime) -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
+def _alerts(runtime: Runtime) -> dict[str, Any]:
+    """Alert events by coin and tier, and the latest ten."""
+    engine = make_engine(runtime.warehouse)
+    by_tier: dict[str, dict[str, int]] = {}
+    latest: list[dict[str, Any]] = []
+    with engine.connect() as conn:
+        counts = conn.execute(
+            select(alert_events.c.coin, alert_events.c.tier, func.count())
+            .where(alert_events.c.event.in_(("open", "upgrade")))
+            .group_by(alert_events.c.coin, alert_events.c.tier)
+        ).all()
+        for coin, tier, n in counts:
+            by_tier.setdefault(str(coin), {})[str(tier)] = int(str(n))
+        recent = conn.execute(
+            select(alert_events).order_by(alert_events.c.bar_ts.desc(), alert_events.c.dedup_key).limit(10)
+        ).mappings()
+        latest = [
+            {k: row[k] for k in ("coin", "event", "tier", "direction", "bar_ts", "interval")}
+            for row in recent
+        ]
+    engine.dispose()
+    return {"alerts_by_coin_and_tier": by_tier, "latest_alerts": latest}
+
+
 def collect_summary(runtime: Runtime, totals: RunTotals) -> dict[str, Any]:
     coins = {}
     rows = _layer_rows(runtime)
@@ -115,6 +140,7 @@ def collect_summary(runtime: Runtime, totals: RunTotals) -> dict[str, Any]:
         "rows_new": totals.rows_new,
         "rows_updated": totals.rows_updated,
         "coins": coins,
+        **_alerts(runtime),
     }
 
 
@@ -140,6 +166,16 @@ def render_summary(summary: dict[str, Any]) -> str:
                     f"  {layer:<14} {data['bars']:>5} bars  {_fmt_ts(data['first_bar'])} .. "
                     f"{_fmt_ts(data['last_bar'])}  {data['source']}"
                 )
+    lines.append("alerts (episodes opened or upgraded, by tier):")
+    for coin, tiers in sorted(summary["alerts_by_coin_and_tier"].items()):
+        lines.append(f"  {coin:<6} " + ", ".join(f"{tier} {n}" for tier, n in sorted(tiers.items())))
+    if summary["latest_alerts"]:
+        lines.append("latest alerts:")
+        for alert in summary["latest_alerts"]:
+            lines.append(
+                f"  {_fmt_ts(alert['bar_ts'])} {alert['coin']:<6} {alert['event']:<21} {alert['tier']:<7} "
+                f"{alert['direction']}"
+            )
     if summary["rows_new"] or summary["rows_updated"]:
         lines.append(f"rows: {summary['rows_new']} new, {summary['rows_updated']} updated")
     else:

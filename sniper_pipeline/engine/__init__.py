@@ -17,7 +17,7 @@ from .episodes import (
     iso_utc,
     run_episodes,
 )
-from .events import EVENT_COLUMNS, event_layers
+from .events import EVENT_COLUMNS, EVENT_DTYPES, event_layers
 from .levels import LEVEL_NAMES, combine_bands, high_band_level, low_band_level
 from .metrics import LAYERS, THRESHOLD_SPECS, ThresholdSpec
 from .params import (
@@ -28,7 +28,6 @@ from .params import (
     SanityParams,
     ThresholdParams,
     TighteningParams,
-    interval_hours,
 )
 from .percentile_config import config_sanity, percentile_config
 from .pipeline import EngineResult, run_engine, signal_columns, threshold_columns
@@ -40,6 +39,7 @@ __all__ = [
     "EVENT_ANTI_FLIP",
     "EVENT_CLOSE",
     "EVENT_COLUMNS",
+    "EVENT_DTYPES",
     "EVENT_ESCALATE",
     "EVENT_OPEN",
     "EVENT_UPGRADE",
@@ -69,7 +69,6 @@ __all__ = [
     "episode_id_for",
     "event_layers",
     "high_band_level",
-    "interval_hours",
     "iso_utc",
     "liquidation_side",
     "low_band_level",

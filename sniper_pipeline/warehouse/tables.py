@@ -144,7 +144,9 @@ outbox = Table(
     metadata,
     Column("dedup_key", String, primary_key=True),
     Column("channel", String, primary_key=True, comment="a redacted channel id, never the URL's secrets"),
-    Column("status", String, nullable=False, comment="pending, delivered, historical, muted, digested, failed"),
+    Column(
+        "status", String, nullable=False, comment="pending, delivered, historical, muted, digested, failed"
+    ),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", DateTime),
     Column("last_error", Text),
@@ -158,4 +160,25 @@ mutes = Table(
     Column("until", DateTime, nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("reason", Text),
+)
+percentile_configs = Table(
+    "percentile_configs",
+    metadata,
+    Column("coin", String, primary_key=True),
+    Column("interval", String, primary_key=True, comment="the coin's grid interval"),
+    Column("metric", String, primary_key=True, comment="e.g. funding_abs_bps_8h, taker_ratio"),
+    Column("band", String, primary_key=True, comment="high or low"),
+    Column("data_through", DateTime, primary_key=True, comment="last closed bar in the window"),
+    Column("sources_hash", String, primary_key=True),
+    Column("params_hash", String, primary_key=True),
+    Column("unit", String),
+    Column("p_watch", Double),
+    Column("p_action", Double),
+    Column("p_extreme", Double),
+    Column("percentiles", String, comment="e.g. 85/95/99"),
+    Column("lookback_bars", Integer),
+    Column("n_bars", Integer),
+    Column("oi_unit", String),
+    Column("data_from", DateTime),
+    Column("generated_at", DateTime, nullable=False),
 )

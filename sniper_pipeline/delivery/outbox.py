@@ -1,0 +1,454 @@
+"""The outbox: `enqueue` adds one row per (alert event, channel), once; `deliver_due` sends the
+rows that are due, applying the wall-clock rules of `policy.py`.
+
+Exactly-once towards a channel, as far as a remote service allows:
+
+- a row is inserted only if its (dedup_key, channel) is absent, so re-enqueueing the same
+  events adds nothing and never resets a row;
+- before sending, a row is claimed with a conditional update (status still pending and due),
+  which moves `next_attempt_at` a lease ahead: a second worker running at the same time skips it,
+  and a worker that dies mid-send leaves the row to be retried after the lease;
+- the outcome is written in its own transaction right after the send returns, so a crash later in
+  the run cannot re-send a message the channel accepted. The remaining window (a crash between
+  the channel's acceptance and that commit) is at-least-once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, and_, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+
+from sniper_pipeline.delivery import policy
+from sniper_pipeline.delivery.channels import Channel
+from sniper_pipeline.delivery.messages import Message, digest_message, event_message
+from sniper_pipeline.delivery.mutes import active_mutes
+from sniper_pipeline.delivery.notifier import Sender, SendOutcome
+from sniper_pipeline.delivery.settings import DeliverySettings, naive_utc
+from sniper_pipeline.warehouse.tables import alert_events, outbox
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 500
+MIN_LEASE = timedelta(minutes=2)
+MISSING_EVENT_ERROR = "event not found in alert_events"
+
+
+# -- enqueue ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnqueueCounts:
+    events: int  # distinct events given
+    rows: int  # outbox rows considered (events x channels)
+    new: int  # rows inserted
+    existing: int  # rows already there (left untouched)
+    by_status: dict[str, int] = field(default_factory=dict)  # statuses of the new rows
+
+    def as_metadata(self) -> dict[str, int]:
+        return {
+            "outbox_rows_new": self.new,
+            "outbox_rows_existing": self.existing,
+            **{f"outbox_new_{status}": n for status, n in sorted(self.by_status.items())},
+        }
+
+
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = pd.Timestamp(value)
+    if isinstance(value, pd.Timestamp):
+        if value.tzinfo is not None:
+            value = value.tz_convert("UTC").tz_localize(None)
+        return value.to_pydatetime()
+    if isinstance(value, datetime):
+        return naive_utc(value)
+    raise ValueError(f"not a timestamp: {value!r}")
+
+
+def _event_records(events: Iterable[Mapping[str, Any]] | pd.DataFrame) -> list[Mapping[str, Any]]:
+    if isinstance(events, pd.DataFrame):
+        return events.to_dict("records")
+    return list(events)
+
+
+def enqueue(
+    engine: Engine,
+    events: Iterable[Mapping[str, Any]] | pd.DataFrame,
+    channels: Sequence[Channel],
+    now: datetime,
+    *,
+    bar_interval: str | None = None,
+    settings: DeliverySettings | None = None,
+) -> EnqueueCounts:
+    """Add an outbox row per (event, channel) unless it exists; returns counts.
+
+    `events` are `alert_events` rows (mappings or a DataFrame; `ts` is accepted for `bar_ts`).
+    The bar interval is the event's `interval`, else `bar_interval`. A new row starts
+    `pending`, or `not_sent` / `historical` / `muted` (see `policy.enqueue_status`)."""
+    settings = settings or DeliverySettings()
+    now = naive_utc(now)
+    records = _event_records(events)
+    if not channels or not records:
+        if records and not channels:
+            log.info("no alert channel configured: %d event(s) not queued", len(records))
+        return EnqueueCounts(len(records), 0, 0, 0)
+    mutes = active_mutes(engine, now, settings.mutes)
+
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    keys: set[str] = set()
+    for event in records:
+        key = str(event["dedup_key"])
+        keys.add(key)
+        interval = event.get("interval")
+        if not isinstance(interval, str) or not interval:  # absent, None or NaN (DataFrame)
+            interval = bar_interval
+        if not interval:
+            raise ValueError(f"event {key}: no interval (pass bar_interval)")
+        bar_ts = _timestamp(event["bar_ts"] if event.get("bar_ts") is not None else event["ts"])
+        status = policy.enqueue_status(
+            str(event["event"]),
+            str(event["coin"]),
+            bar_ts,
+            interval,
+            now,
+            mutes=mutes,
+            deliver_since_bars=settings.deliver_since_bars,
+        )
+        for channel in channels:
+            rows.setdefault(
+                (key, channel.id),
+                {
+                    "dedup_key": key,
+                    "channel": channel.id,
+                    "status": status,
+                    "attempts": 0,
+                    "next_attempt_at": now if status == policy.PENDING else None,
+                    "last_error": None,
+                    "delivered_at": None,
+                    "created_at": now,
+                },
+            )
+
+    with engine.begin() as conn:
+        existing = _existing_keys(conn, list(rows))
+        new = [row for pk, row in rows.items() if pk not in existing]
+        for start in range(0, len(new), _CHUNK):
+            # do-nothing on conflict: a concurrent enqueue of the same rows must not reset them
+            conn.execute(insert(outbox).values(new[start : start + _CHUNK]).on_conflict_do_nothing())
+    by_status = dict(Counter(row["status"] for row in new))
+    log.info(
+        "outbox: %d event(s) x %d channel(s): %d new %s, %d already queued",
+        len(keys),
+        len(channels),
+        len(new),
+        by_status,
+        len(rows) - len(new),
+    )
+    return EnqueueCounts(len(keys), len(rows), len(new), len(rows) - len(new), by_status)
+
+
+def _existing_keys(conn: Connection, pks: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(pks), _CHUNK):
+        chunk = pks[start : start + _CHUNK]
+        result = conn.execute(
+            select(outbox.c.dedup_key, outbox.c.channel).where(
+                tuple_(outbox.c.dedup_key, outbox.c.channel).in_(chunk)
+            )
+        )
+        found.update((k, c) for k, c in result.tuples())
+    return found
+
+
+# -- deliver ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryReport:
+    due: int = 0  # pending rows due at `now`
+    delivered: int = 0  # rows whose own message was accepted
+    digests: int = 0  # digest messages accepted
+    digested: int = 0  # rows listed in accepted digests
+    retrying: int = 0  # rows left pending after a failed send
+    failed: int = 0  # rows given up (max attempts, missing event)
+    deferred: int = 0  # rows held by the cooldown
+    muted: int = 0  # rows muted at send time
+    skipped: int = 0  # rows of channels not configured in this process, or claimed by another worker
+    errors: list[str] = field(default_factory=list)  # "channel: error", redacted
+
+    @property
+    def ok(self) -> bool:
+        return self.retrying == 0 and self.failed == 0
+
+    def as_metadata(self) -> dict[str, int | str]:
+        data: dict[str, int | str] = {
+            name: getattr(self, name)
+            for name in (
+                "due",
+                "delivered",
+                "digests",
+                "digested",
+                "retrying",
+                "failed",
+                "deferred",
+                "muted",
+                "skipped",
+            )
+        }
+        if self.errors:
+            data["errors"] = "\n".join(self.errors[:20])
+        return data
+
+
+_EVENT_COLUMNS = (
+    alert_events.c.coin,
+    alert_events.c.episode_id,
+    alert_events.c.event,
+    alert_events.c.tier,
+    alert_events.c.direction,
+    alert_events.c.bar_ts,
+    alert_events.c.interval,
+    alert_events.c.layers_json,
+    alert_events.c.run_id,
+)
+
+
+def _due_rows(conn: Connection, now: datetime) -> list[dict[str, Any]]:
+    query = (
+        select(outbox.c.dedup_key, outbox.c.channel, outbox.c.attempts, outbox.c.created_at, *_EVENT_COLUMNS)
+        .select_from(outbox.outerjoin(alert_events, alert_events.c.dedup_key == outbox.c.dedup_key))
+        .where(_is_due(now))
+    )
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def _recent_sent(conn: Connection, channels: Sequence[str], since: datetime) -> list[policy.Sent]:
+    if not channels:
+        return []
+    query = (
+        select(
+            outbox.c.channel,
+            outbox.c.delivered_at,
+            alert_events.c.coin,
+            alert_events.c.tier,
+            alert_events.c.event,
+        )
+        .select_from(outbox.join(alert_events, alert_events.c.dedup_key == outbox.c.dedup_key))
+        .where(
+            outbox.c.status == policy.DELIVERED,
+            outbox.c.delivered_at > since,
+            outbox.c.channel.in_(list(channels)),
+        )
+    )
+    return [
+        policy.Sent(r["channel"], r["coin"], r["tier"], r["event"], r["delivered_at"])
+        for r in conn.execute(query).mappings()
+    ]
+
+
+def _pk(dedup_key: str, channel: str) -> Any:
+    return and_(outbox.c.dedup_key == dedup_key, outbox.c.channel == channel)
+
+
+def _claim(engine: Engine, rows: Sequence[policy.Due], now: datetime, lease_until: datetime) -> set[str]:
+    """Take the rows still pending and due; returns the dedup keys this worker now owns."""
+    claimed: set[str] = set()
+    with engine.begin() as conn:
+        for row in rows:
+            taken = conn.execute(
+                update(outbox)
+                .where(_pk(row.dedup_key, row.channel), _is_due(now))
+                .values(next_attempt_at=lease_until)
+                .returning(outbox.c.dedup_key)
+            ).all()
+            if taken:
+                claimed.add(row.dedup_key)
+    return claimed
+
+
+def _record(
+    engine: Engine,
+    rows: Sequence[policy.Due],
+    outcome: SendOutcome,
+    now: datetime,
+    settings: DeliverySettings,
+    success_status: str,
+    report: DeliveryReport,
+) -> None:
+    """Write the outcome of one send for its rows, in one transaction."""
+    with engine.begin() as conn:
+        for row in rows:
+            if outcome.ok:
+                values: dict[str, Any] = {
+                    "status": success_status,
+                    "attempts": row.attempts + 1,
+                    "delivered_at": now,
+                    "next_attempt_at": None,
+                    "last_error": None,
+                }
+            else:
+                failure = policy.after_failure(
+                    row.attempts,
+                    now,
+                    base_seconds=settings.retry_base_seconds,
+                    max_seconds=settings.retry_max_seconds,
+                    max_attempts=settings.max_attempts,
+                )
+                values = {
+                    "status": failure.status,
+                    "attempts": failure.attempts,
+                    "next_attempt_at": failure.next_attempt_at,
+                    "last_error": outcome.error,
+                }
+                if failure.status == policy.FAILED:
+                    report.failed += 1
+                else:
+                    report.retrying += 1
+            conn.execute(update(outbox).where(_pk(row.dedup_key, row.channel)).values(**values))
+    if not outcome.ok:
+        report.errors.append(f"{outcome.channel}: {outcome.error}")
+        log.warning(
+            "alert channel %s: send failed for %d row(s): %s", outcome.channel, len(rows), outcome.error
+        )
+
+
+def _is_due(now: datetime) -> Any:
+    return and_(
+        outbox.c.status == policy.PENDING,
+        or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
+    )
+
+
+def _set_status(engine: Engine, rows: Iterable[tuple[policy.Due, dict[str, Any]]], now: datetime) -> None:
+    """Update rows that are still pending and due (a row claimed by another worker is left alone)."""
+    with engine.begin() as conn:
+        for row, values in rows:
+            conn.execute(update(outbox).where(_pk(row.dedup_key, row.channel), _is_due(now)).values(**values))
+
+
+def deliver_due(
+    engine: Engine,
+    notifier: Sender,
+    now: datetime,
+    settings: DeliverySettings,
+    *,
+    run_url: str | None = None,
+) -> DeliveryReport:
+    """Send every pending row due at `now` to its channel (see the module and `policy` docs).
+
+    `run_url` is shown in messages; "{run_id}" in it is replaced by the event's run id. Rows of
+    channels the notifier does not know are left pending (and counted as skipped)."""
+    now = naive_utc(now)
+    report = DeliveryReport()
+    known = set(notifier.channel_ids)
+    cooldown = timedelta(minutes=settings.cooldown_minutes)
+    lease_until = now + max(MIN_LEASE, timedelta(seconds=2 * settings.send_timeout_seconds))
+    with engine.connect() as conn:
+        due_rows = _due_rows(conn, now)
+        sent = _recent_sent(conn, sorted(known), now - max(policy.RATE_WINDOW, cooldown))
+    report.due = len(due_rows)
+
+    missing = [r for r in due_rows if r["coin"] is None]
+    if missing:
+        # The event row is the message's content; without it there is nothing to send.
+        _set_status(
+            engine,
+            (
+                (
+                    _as_due(r),
+                    {"status": policy.FAILED, "next_attempt_at": None, "last_error": MISSING_EVENT_ERROR},
+                )
+                for r in missing
+            ),
+            now,
+        )
+        report.failed += len(missing)
+    # Event fields per dedup_key (the same for every channel of the event).
+    events = {r["dedup_key"]: r for r in due_rows if r["coin"] is not None}
+    candidates = [_as_due(r) for r in due_rows if r["coin"] is not None and r["channel"] in known]
+    report.skipped += sum(1 for r in due_rows if r["coin"] is not None and r["channel"] not in known)
+
+    mutes = active_mutes(engine, now, settings.mutes)
+    plan = policy.plan_delivery(
+        candidates,
+        sent,
+        mutes,
+        now,
+        cooldown=cooldown,
+        per_coin_per_hour=settings.per_coin_per_hour,
+        global_per_hour=settings.global_per_hour,
+    )
+    _set_status(engine, ((row, {"status": policy.MUTED, "next_attempt_at": None}) for row in plan.muted), now)
+    report.muted += len(plan.muted)
+    _set_status(engine, ((row, {"next_attempt_at": at}) for row, at in plan.deferred), now)
+    report.deferred += len(plan.deferred)
+
+    for row in plan.send:
+        if row.dedup_key not in _claim(engine, [row], now, lease_until):
+            report.skipped += 1
+            continue
+        outcome = notifier.send(row.channel, event_message(events[row.dedup_key], run_url=run_url))
+        _record(engine, [row], outcome, now, settings, policy.DELIVERED, report)
+        report.delivered += int(outcome.ok)
+
+    for channel, rows in plan.digests.items():
+        claimed = _claim(engine, rows, now, lease_until)
+        report.skipped += len(rows) - len(claimed)
+        mine = [row for row in rows if row.dedup_key in claimed]
+        if not mine:
+            continue
+        message: Message = digest_message([events[row.dedup_key] for row in mine], run_url=run_url)
+        outcome = notifier.send(channel, message)
+        _record(engine, mine, outcome, now, settings, policy.DIGESTED, report)
+        if outcome.ok:
+            report.digests += 1
+            report.digested += len(mine)
+
+    log.info(
+        "outbox: %d due, %d delivered, %d in %d digest(s), %d retrying, %d failed, %d held, %d muted",
+        report.due,
+        report.delivered,
+        report.digested,
+        report.digests,
+        report.retrying,
+        report.failed,
+        report.deferred,
+        report.muted,
+    )
+    return report
+
+
+def _as_due(row: Mapping[str, Any]) -> policy.Due:
+    return policy.Due(
+        dedup_key=row["dedup_key"],
+        channel=row["channel"],
+        coin=str(row["coin"] or ""),
+        event=str(row["event"] or ""),
+        tier=str(row["tier"] or ""),
+        bar_ts=row["bar_ts"] or row["created_at"],
+        created_at=row["created_at"],
+        attempts=int(row["attempts"] or 0),
+    )
+
+
+def next_due(engine: Engine) -> datetime | None:
+    """When the earliest pending row is due (for a caller scheduling the next `deliver_due`)."""
+    with engine.connect() as conn:
+        value = conn.execute(
+            select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status == policy.PENDING)
+        ).scalar()
+    return value if isinstance(value, datetime) else None
+
+
+def outbox_status_counts(engine: Engine) -> dict[str, int]:
+    """Rows per status, for run metadata and the summary."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)).tuples()
+        return {status: int(n) for status, n in rows}

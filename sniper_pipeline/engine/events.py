@@ -1,0 +1,148 @@
+"""Alert events as a DataFrame, with a flat snapshot of the layers on the event's bar.
+
+The snapshot is columns (value compared, threshold in force for the level reached, level,
+per layer) rather than a dict per row: gathered in one vectorised step, and typed columns
+in the warehouse. `event_layers(row)` gives the dict of the triggered layers for messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from .episodes import EVENT_ANTI_FLIP, EpisodeRun, iso_utc
+from .levels import LEVEL_NAMES, SIDE_BY_CODE, SIDE_UP
+from .metrics import FUNDING, LIQ_TOTAL, OI_ROC, TAKER_HIGH, TAKER_LOW, float_column
+from .scoring import LayerScores
+
+# layer -> (value column, threshold column); the value columns share the signals' names.
+SNAPSHOT_COLUMNS = {
+    "funding": ("funding_abs_bps_8h", "funding_threshold_bps_8h"),
+    "oi": ("oi_roc_pct", "oi_roc_threshold_pct"),  # the threshold applies to |oi_roc_pct|
+    "liq": ("liq_total_usd", "liq_total_threshold_usd"),
+    "taker": ("taker_ratio", "taker_threshold"),
+}
+EVENT_COLUMNS = (
+    "coin",
+    "interval",
+    "episode_id",
+    "event",
+    "tier",
+    "direction",
+    "ts",
+    "dedup_key",
+    "attempted_direction",
+    "layers_triggered",
+    "funding_abs_bps_8h",
+    "funding_threshold_bps_8h",
+    "funding_level",
+    "oi_roc_pct",
+    "oi_roc_threshold_pct",
+    "oi_level",
+    "liq_total_usd",
+    "liq_total_threshold_usd",
+    "liq_level",
+    "liq_polarity",
+    "taker_ratio",
+    "taker_threshold",
+    "taker_level",
+    "taker_side",
+)
+_INT_COLUMNS = ("layers_triggered", "funding_level", "oi_level", "liq_level", "taker_level")
+_FLOAT_COLUMNS = (*(name for pair in SNAPSHOT_COLUMNS.values() for name in pair), "liq_polarity")
+# Column dtypes, the same whether or not a run has events (so results concatenate cleanly).
+EVENT_DTYPES: dict[str, str] = {
+    **{name: "object" for name in EVENT_COLUMNS},
+    "ts": "datetime64[ns, UTC]",
+    **{name: "int8" for name in _INT_COLUMNS},
+    **{name: "float64" for name in _FLOAT_COLUMNS},
+}
+
+
+def _threshold_reached(in_force: NDArray[np.float64], level: NDArray[np.int8]) -> NDArray[np.float64]:
+    """The threshold in force for each row's level (NaN at level 0)."""
+    picked = np.take_along_axis(in_force, np.maximum(level.astype(np.intp), 1)[:, None] - 1, axis=1)[:, 0]
+    return np.where(level > 0, picked, np.nan)
+
+
+def empty_events() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=EVENT_DTYPES[name]) for name in EVENT_COLUMNS})
+
+
+def events_frame(
+    frame: pd.DataFrame,
+    ts: pd.DatetimeIndex,
+    coin: str,
+    interval: str,
+    scores: LayerScores,
+    layers_triggered: NDArray[np.int8],
+    run: EpisodeRun,
+) -> pd.DataFrame:
+    """One row per event of `run`, in bar order."""
+    if not len(run.event):
+        return empty_events()
+    index = run.event_index
+    # coin|episode_id|event|tier, plus the bar time for anti-flip records (see dedup_key),
+    # built with object-array concatenation rather than a Python call per event.
+    keys = f"{coin}|" + run.episode_id + "|" + run.event + "|" + run.tier
+    flips = np.flatnonzero(run.event == EVENT_ANTI_FLIP)
+    keys[flips] = keys[flips] + "|" + iso_utc(ts.asi8[index[flips]])
+    data: dict[str, Any] = {
+        "coin": coin,
+        "interval": interval,
+        "episode_id": run.episode_id,
+        "event": run.event,
+        "tier": run.tier,
+        "direction": run.direction,
+        "ts": ts[index],
+        "dedup_key": keys,
+        "attempted_direction": run.attempted_direction,
+        "layers_triggered": layers_triggered[index],
+    }
+    taker_up = scores.taker_side[index] == SIDE_UP
+    for layer, spec in (("funding", FUNDING), ("oi", OI_ROC), ("liq", LIQ_TOTAL)):
+        level = scores.levels[layer][index]
+        value_col, threshold_col = SNAPSHOT_COLUMNS[layer]
+        data[value_col] = float_column(frame, value_col)[index]
+        data[threshold_col] = _threshold_reached(scores.in_force[spec.metric][index], level)
+        data[f"{layer}_level"] = level
+        if layer == "liq":
+            data["liq_polarity"] = float_column(frame, "liq_polarity")[index]
+    level = scores.levels["taker"][index]
+    data["taker_ratio"] = scores.values[TAKER_HIGH.metric][index]
+    data["taker_threshold"] = np.where(
+        taker_up,
+        _threshold_reached(scores.in_force[TAKER_HIGH.metric][index], level),
+        _threshold_reached(scores.in_force[TAKER_LOW.metric][index], level),
+    )
+    data["taker_level"] = level
+    data["taker_side"] = SIDE_BY_CODE[scores.taker_side[index] + 1]
+    return pd.DataFrame(data, copy=False)  # every array here is a fresh gather
+
+
+def event_layers(event: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The triggered layers of an event row: layer -> {value, threshold, level} (+ side or polarity).
+
+    `value` is the reading compared with the threshold (|OI ROC| for oi).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for layer, (value_col, threshold_col) in SNAPSHOT_COLUMNS.items():
+        level = int(event[f"{layer}_level"])
+        if level <= 0:
+            continue
+        value = float(event[value_col])
+        entry: dict[str, Any] = {
+            "value": abs(value) if layer == "oi" else value,
+            "threshold": float(event[threshold_col]),
+            "level": LEVEL_NAMES[level],
+        }
+        if layer == "taker":
+            entry["side"] = event["taker_side"]
+        elif layer == "liq":
+            entry["polarity"] = float(event["liq_polarity"])
+        out[layer] = entry
+    return out

@@ -1,0 +1,71 @@
+"""Per-bar layer scoring: rolling thresholds, tightening, levels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from .levels import combine_bands, high_band_level, low_band_level
+from .metrics import FUNDING, LIQ_TOTAL, OI_ROC, TAKER_HIGH, TAKER_LOW, ThresholdSpec, metric_values
+from .params import EngineParams
+from .thresholds import rolling_percentiles
+from .tightening import tighten_lower, tighten_upper, tightening_factor, trigger_flags
+
+FloatArray = NDArray[np.float64]
+Int8Array = NDArray[np.int8]
+
+
+@dataclass(frozen=True)
+class LayerScores:
+    """Per bar: the compared values, the thresholds in force and the levels."""
+
+    values: dict[str, FloatArray]  # by spec metric name
+    in_force: dict[str, FloatArray]  # by spec metric name: (bars, 3) watch, action, extreme
+    levels: dict[str, Int8Array]  # by layer: funding, oi, liq, taker
+    taker_side: Int8Array  # 1 up (high band), -1 down (low band), 0 none
+    trigger: NDArray[np.bool_]  # liquidations above the tightening trigger
+    factor: FloatArray  # tightening factor in force
+
+
+def score_layers(frame: pd.DataFrame, interval: str, params: EngineParams) -> LayerScores:
+    """Thresholds from the bars before each bar, tightened after big liquidations, then levels."""
+    n = len(frame)
+    tp = params.thresholds
+    values = {spec.metric: metric_values(frame, spec) for spec in (FUNDING, OI_ROC, LIQ_TOTAL, TAKER_HIGH)}
+    values[TAKER_LOW.metric] = values[TAKER_HIGH.metric]
+
+    lookback, min_valid = tp.lookback_bars, tp.min_history_bars
+    in_force: dict[str, FloatArray] = {}
+    for spec in (FUNDING, OI_ROC, LIQ_TOTAL):
+        in_force[spec.metric] = rolling_percentiles(
+            values[spec.metric], lookback, spec.percentiles(tp), min_valid
+        )[:n]
+    # Both taker bands come from the same windows.
+    both_bands = tp.high_percentiles + tp.low_percentiles
+    taker = rolling_percentiles(values[TAKER_HIGH.metric], lookback, both_bands, min_valid)[:n]
+    in_force[TAKER_HIGH.metric], in_force[TAKER_LOW.metric] = taker[:, :3], taker[:, 3:]
+
+    # The liquidation trigger uses the untightened liq thresholds (liq is never tightened).
+    tt = params.tightening
+    liq = in_force[LIQ_TOTAL.metric]
+    trigger = trigger_flags(values[LIQ_TOTAL.metric], liq[:, 2 if tt.trigger == "extreme" else 1])
+    factor = tightening_factor(trigger, tt.resolved_window_bars(interval), tt.decay_bars)
+    for spec, step, tighten in (
+        (OI_ROC, tt.oi_roc_action_step_pct, tighten_upper),
+        (TAKER_HIGH, tt.taker_action_step, tighten_upper),
+        (TAKER_LOW, tt.taker_action_step, tighten_lower),
+    ):
+        t = in_force[spec.metric]
+        t[:, 1] = tighten(t[:, 1], t[:, 2], step, factor)  # the action threshold, in place
+
+    def level(spec: ThresholdSpec) -> Int8Array:
+        t = in_force[spec.metric]
+        band = high_band_level if spec.band == "high" else low_band_level
+        return band(values[spec.metric], t[:, 0], t[:, 1], t[:, 2])
+
+    taker_level, taker_side = combine_bands(level(TAKER_HIGH), level(TAKER_LOW))
+    levels = {"funding": level(FUNDING), "oi": level(OI_ROC), "liq": level(LIQ_TOTAL), "taker": taker_level}
+    return LayerScores(values, in_force, levels, taker_side, trigger, factor)

@@ -1,0 +1,81 @@
+"""End to end with no human step: a recorded bar closes on the replay clock, the sensor asks for a
+scan, the scan ingests, transforms and scores it, and the alert reaches a real HTTP receiver."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from sniper_pipeline.coinglass.replay import ReplayServer
+from sniper_pipeline.definitions import defs
+from sniper_pipeline.defs.ops.sensors import build_new_bar_sensor
+from sniper_pipeline.engine import run_engine
+from sniper_pipeline.runtime import Runtime, cached_runtime
+from sniper_pipeline.settings.paths import config_dir
+from sniper_pipeline.settings.signals import load_engine_params
+from sniper_pipeline.warehouse.bars import load_layer_bars
+from sniper_pipeline.warehouse.engine import make_engine
+from sniper_pipeline.warehouse.tables import outbox
+from sniper_pipeline_tests.delivery.support import Receiver
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+    yield rec
+    rec.close()
+
+
+def _latest_open_bar(runtime: Runtime) -> pd.Timestamp:
+    """The last bar of the recordings that opens an episode (found by a full first pass)."""
+    job = defs().resolve_job_def("coin_scan_job")
+    assert job.execute_in_process(partition_key="HYPE", instance=dg.DagsterInstance.ephemeral()).success
+    result = run_engine(
+        load_layer_bars(make_engine(runtime.warehouse), "HYPE"), load_engine_params(config_dir())
+    )
+    opens = result.events[result.events["event"] == "open"]
+    return pd.Timestamp(opens["ts"].iloc[-3])
+
+
+def test_closed_bar_becomes_a_delivered_alert(
+    replay_runtime: Runtime, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bar = _latest_open_bar(replay_runtime)
+    # A fresh warehouse: the clock stops just after that bar closes, so it is the newest bar.
+    monkeypatch.setenv("SNIPER_WAREHOUSE_URL", f"duckdb:///{tmp_path / 'live.duckdb'}")
+    monkeypatch.setenv("SNIPER_ALERT_URLS", receiver.url("/desk"))
+    now = (
+        bar + pd.Timedelta(replay_runtime.plans["HYPE"].grid_interval) + timedelta(minutes=1)
+    ).to_pydatetime()
+    with ReplayServer(replay_runtime.replay_dir, quiet=True, now=now) as server:  # type: ignore[arg-type]
+        monkeypatch.setenv("CG_BASE_URL", server.base_url)
+        cached_runtime.cache_clear()
+        definitions = defs()
+        sensor = build_new_bar_sensor(cached_runtime())
+        instance = dg.DagsterInstance.ephemeral()
+        context = dg.build_sensor_context(
+            instance=instance, resources={"coinglass": definitions.resources["coinglass"]}
+        )  # type: ignore[index]
+        tick = sensor(context)
+        assert isinstance(tick, dg.SensorResult) and tick.run_requests
+        [request] = tick.run_requests
+        assert request.run_key == f"HYPE|{bar.isoformat()}"
+        job = definitions.resolve_job_def("coin_scan_job")
+        assert job.execute_in_process(partition_key=request.partition_key, instance=instance).success
+
+    assert receiver.messages, "no alert reached the receiver"
+    text = json.dumps(receiver.accepted)
+    assert "HYPE" in text and "open" in text.lower()
+    with make_engine().connect() as conn:
+        rows = conn.execute(select(outbox.c.status, outbox.c.dedup_key)).all()
+    # Only the newest bars are sent; older history is stored as historical.
+    sent = [key for status, key in rows if status == "delivered"]
+    assert sent and all(bar.isoformat() in key for key in sent)
+    assert any(status == "historical" for status, _ in rows)

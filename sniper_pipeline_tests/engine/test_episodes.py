@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sniper_pipeline.engine import EpisodeParams, EpisodeRun, EpisodeState, run_episodes
+
+TIERS = {".": 0, "w": 1, "a": 2}
+SIDES = {"+": 1, "-": -1, "": 0}
+TS = pd.date_range("2025-01-01", periods=64, freq="4h", tz="UTC")
+
+
+def timeline(spec: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tokens: tier (. w a), then direction (+ up, - down, nothing mixed), then L when the
+    bar's liquidations confirm that direction. "w+ a-L ." = watch up, action down confirmed, none."""
+    tiers, directions, liq = [], [], []
+    for token in spec.split():
+        side = SIDES[token[1:].rstrip("L")]
+        tiers.append(TIERS[token[0]])
+        directions.append(side)
+        liq.append(side if token.endswith("L") else 0)
+    return (np.array(tiers, np.int8), np.array(directions, np.int8), np.array(liq, np.int8))
+
+
+def run(spec: str, state: EpisodeState | None = None, params: EpisodeParams | None = None) -> EpisodeRun:
+    tier, direction, liq = timeline(spec)
+    ts = TS[: len(tier)]
+    return run_episodes("BTC", ts, tier, direction, liq, params or EpisodeParams(), state)
+
+
+def events(spec: str, **params: int) -> list[tuple[object, ...]]:
+    """(bar, event, tier, direction) plus the attempted direction for anti-flip records."""
+    out: list[tuple[object, ...]] = []
+    for ev in run(spec, params=EpisodeParams(**params)).events:
+        row: tuple[object, ...] = (ev.bar, ev.event, ev.tier, ev.direction)
+        out.append((*row, ev.attempted_direction) if ev.attempted_direction else row)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        # Hysteresis: the second consecutive none bar closes (clear_bars = 2).
+        ("w w . . .", [(0, "open", "watch", "mixed"), (3, "close", "watch", "mixed")]),
+        ("w . w . .", [(0, "open", "watch", "mixed"), (4, "close", "watch", "mixed")]),
+        (
+            "w . . w",
+            [(0, "open", "watch", "mixed"), (2, "close", "watch", "mixed"), (3, "open", "watch", "mixed")],
+        ),
+        # Upgrade at once; escalate after 3 bars at the tier, once per tier.
+        (
+            "w a a a a a",
+            [
+                (0, "open", "watch", "mixed"),
+                (1, "upgrade", "action", "mixed"),
+                (3, "escalate", "action", "mixed"),
+            ],
+        ),
+        ("w w w w w w", [(0, "open", "watch", "mixed"), (2, "escalate", "watch", "mixed")]),
+        (
+            "w w w a a a a",
+            [
+                (0, "open", "watch", "mixed"),
+                (2, "escalate", "watch", "mixed"),
+                (3, "upgrade", "action", "mixed"),
+                (5, "escalate", "action", "mixed"),
+            ],
+        ),
+        # A none bar breaks the run: no escalate.
+        ("w w . w w", [(0, "open", "watch", "mixed")]),
+        # Opened at action: no upgrade; a later run of watch is not escalated (below the episode's tier).
+        ("a a a", [(0, "open", "action", "mixed"), (2, "escalate", "action", "mixed")]),
+        ("a w w w", [(0, "open", "action", "mixed")]),
+        # Escalation is once per tier per episode, even after a dip.
+        (
+            "a a a w a a a",
+            [(0, "open", "action", "mixed"), (2, "escalate", "action", "mixed")],
+        ),
+    ],
+)
+def test_lifecycle(spec: str, expected: list[tuple[object, ...]]) -> None:
+    assert events(spec) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        # Unconfirmed change of side: recorded, direction kept.
+        (
+            "w+ w- a+",
+            [
+                (0, "open", "watch", "up"),
+                (1, "anti_flip_suppressed", "watch", "up", "down"),
+                (2, "upgrade", "action", "up"),
+            ],
+        ),
+        # Confirmed by liquidations on the new side: close and reopen the other way.
+        (
+            "w+ w-L w- . .",
+            [
+                (0, "open", "watch", "up"),
+                (1, "close", "watch", "up"),
+                (1, "open", "watch", "down"),
+                (4, "close", "watch", "down"),
+            ],
+        ),
+        # Liquidations on the old side do not confirm.
+        ("w+ w+L", [(0, "open", "watch", "up")]),
+        # Mixed never flips.
+        ("w+ w w+", [(0, "open", "watch", "up"), (2, "escalate", "watch", "up")]),
+        # An episode opened as mixed adopts the first side seen, without an event; then guards it.
+        (
+            "w w- w+",
+            [
+                (0, "open", "watch", "mixed"),
+                (2, "anti_flip_suppressed", "watch", "down", "up"),
+                (2, "escalate", "watch", "down"),
+            ],
+        ),
+    ],
+)
+def test_anti_flip(spec: str, expected: list[tuple[object, ...]]) -> None:
+    assert events(spec) == expected
+
+
+def test_flip_opens_a_new_episode_id_and_labels_bars() -> None:
+    result = run("w+ w-L . .")
+    first, second = f"BTC|{TS[0].isoformat()}", f"BTC|{TS[1].isoformat()}"
+    assert [ev.episode_id for ev in result.events] == [first, first, second, second]
+    assert result.episode_ids.tolist() == [first, second, second, second]
+
+
+def test_episode_ids_cover_the_episode_through_its_close_bar() -> None:
+    result = run("w . . . w w")
+    first, second = f"BTC|{TS[0].isoformat()}", f"BTC|{TS[4].isoformat()}"
+    assert result.episode_ids.tolist() == [first, first, first, None, second, second]
+
+
+def test_clear_and_escalate_bars_are_parameters() -> None:
+    assert events("w . w", clear_bars=1) == [
+        (0, "open", "watch", "mixed"),
+        (1, "close", "watch", "mixed"),
+        (2, "open", "watch", "mixed"),
+    ]
+    assert events("w w", escalate_bars=2) == [
+        (0, "open", "watch", "mixed"),
+        (1, "escalate", "watch", "mixed"),
+    ]
+
+
+def test_final_state_describes_the_open_episode() -> None:
+    state = run("w+ w+ a+ .").state
+    assert state.episode_id == f"BTC|{TS[0].isoformat()}"
+    assert (state.direction, state.tier, state.none_streak) == ("up", "action", 1)
+    assert state.last_ts == TS[3]
+    assert run("w . .").state.episode_id is None
+
+
+SPECS = [
+    "w+ w+ w+ a- . w- a-L a . . . w w w a a a . w+L . .",
+    "a a a a . a w w w . . . a+ w- w-L w+ . a a",
+    ". . w . . w w . w w w . . . a",
+]
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_resume_from_any_bar_gives_the_same_events(spec: str) -> None:
+    whole = run(spec)
+    tier, direction, liq = timeline(spec)
+    ts = TS[: len(tier)]
+    params = EpisodeParams()
+    for k in range(len(tier) + 1):
+        first = run_episodes("BTC", ts[:k], tier[:k], direction[:k], liq[:k], params)
+        saved = EpisodeState.from_dict(json.loads(json.dumps(first.state.to_dict())))
+        rest = run_episodes("BTC", ts, tier, direction, liq, params, saved)
+        assert first.events + rest.events == whole.events, k
+        assert rest.start == k
+        ids = np.concatenate([first.episode_ids, rest.episode_ids[k:]])
+        assert ids.tolist() == whole.episode_ids.tolist(), k
+        # Re-running the same bars from the final state decides nothing twice.
+        again = run_episodes("BTC", ts, tier, direction, liq, params, rest.state)
+        assert again.events == []
+        assert again.state == rest.state
+
+
+def test_state_of_another_coin_is_refused() -> None:
+    with pytest.raises(ValueError, match="ETH"):
+        run("w", EpisodeState(coin="ETH"))

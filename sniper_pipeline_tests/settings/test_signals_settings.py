@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sniper_pipeline.engine import EngineParams
+from sniper_pipeline.settings.errors import ConfigError
+from sniper_pipeline.settings.signals import load_engine_params, load_signal_settings
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+
+def _write(folder: Path, thresholds: str = "", alerts: str = "") -> Path:
+    (folder / "thresholds.yaml").write_text(thresholds)
+    (folder / "alerts.yaml").write_text(alerts)
+    return folder
+
+
+def test_shipped_files_hold_the_engine_defaults() -> None:
+    settings = load_signal_settings(CONFIG_DIR)
+    assert settings.engine_params() == EngineParams()
+    assert (settings.alerts.delivery.cooldown_minutes, settings.alerts.delivery.deliver_since_bars) == (
+        5.0,
+        2,
+    )
+
+
+def test_empty_files_keep_the_defaults(tmp_path: Path) -> None:
+    assert load_engine_params(_write(tmp_path)) == EngineParams()
+
+
+def test_values_reach_the_engine(tmp_path: Path) -> None:
+    folder = _write(
+        tmp_path,
+        thresholds=(
+            "percentiles: {lookback_bars: 200, min_history_bars: 150, high: [90, 97.5, 99.5]}\n"
+            "tightening: {trigger: action, window_bars: 12}\n"
+            "confluence: {extreme_override_layers: 2}\n"
+        ),
+        alerts="episodes: {clear_bars: 3}\n",
+    )
+    params = load_engine_params(folder)
+    assert params.thresholds.lookback_bars == 200
+    assert params.thresholds.high_percentiles == (90.0, 97.5, 99.5)
+    assert params.tightening.trigger == "action"
+    assert params.tightening.resolved_window_bars("4h") == 12
+    assert params.confluence.extreme_override_layers == 2
+    assert params.episodes.clear_bars == 3
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "key"),
+    [
+        ("thresholds", "percentiles: {high: [95, 85, 99]}", "percentiles.high"),
+        ("thresholds", "percentiles: {high: [85, 95, 95]}", "percentiles.high"),
+        ("thresholds", "percentiles: {low: [5, 15, 1]}", "percentiles.low"),
+        ("thresholds", "percentiles: {lookback_bars: 5}", "percentiles.lookback_bars"),
+        ("thresholds", "percentiles: {lookback_bars: 50, min_history_bars: 60}", "min_history_bars"),
+        ("thresholds", "tightening: {window_days: 0}", "tightening.window_days"),
+        ("thresholds", "tightening: {window_bars: 0}", "tightening.window_bars"),
+        ("thresholds", "tightening: {decay_bars: -1}", "tightening.decay_bars"),
+        ("thresholds", "tightening: {trigger: watch}", "tightening.trigger"),
+        ("thresholds", "confluence: {watch_min_layers: 3, action_min_layers: 2}", "action_min_layers"),
+        ("thresholds", "direction: {polarity_threshold: 1.5}", "direction.polarity_threshold"),
+        ("thresholds", "percentiles: {lookbak_bars: 100}", "percentiles.lookbak_bars"),  # typo: not ignored
+        ("alerts", "episodes: {clear_bars: 0}", "episodes.clear_bars"),
+        ("alerts", "episodes: {escalate_bars: 1}", "episodes.escalate_bars"),
+    ],
+)
+def test_errors_name_the_file_and_the_key(tmp_path: Path, file: str, text: str, key: str) -> None:
+    folder = _write(tmp_path, **{file: text})
+    with pytest.raises(ConfigError) as raised:
+        load_signal_settings(folder)
+    message = str(raised.value)
+    assert f"{file}.yaml" in message
+    assert key in message
+
+
+def test_missing_file_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "thresholds.yaml").write_text("")
+    with pytest.raises(ConfigError, match=r"alerts\.yaml"):
+        load_signal_settings(tmp_path)
