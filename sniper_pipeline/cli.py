@@ -50,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     health.add_argument("--replay-dir", type=Path)
     health.add_argument("--max-usage-share", type=float, default=0.8, help="of the plan's minute quota")
 
+    mute = sub.add_parser("mute", help="hold alerts (all coins, or one) for a while")
+    mute.add_argument("--coin", help="one coin (default: every coin)")
+    mute.add_argument("--for", dest="duration", required=True, help="e.g. 30m, 2h, 1h30m, 1d")
+    mute.add_argument("--reason")
+    unmute = sub.add_parser("unmute", help="lift a mute")
+    unmute.add_argument("--coin", help="one coin (default: the every-coin mute)")
+
+    report = sub.add_parser("report", help="write the HTML report (reports/signals.html)")
+    report.add_argument("--output", type=Path)
+
     sub.add_parser("dbt-parse", help="parse the dbt project (writes dbt/target/manifest.json)")
     return parser
 
@@ -84,6 +94,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return health_command(
                 live=args.live, replay_dir=args.replay_dir, max_usage_share=args.max_usage_share
             )
+        if args.command == "mute":
+            from sniper_pipeline.commands.mute import mute_command
+
+            return mute_command(args.coin, args.duration, args.reason)
+        if args.command == "unmute":
+            from sniper_pipeline.commands.mute import unmute_command
+
+            return unmute_command(args.coin)
+        if args.command == "report":
+            from sniper_pipeline.commands.report import report_command
+
+            return report_command(args.output)
         if args.command == "dbt-parse":
             from sniper_pipeline.defs.transform.project import dbt_project, ensure_manifest
 
