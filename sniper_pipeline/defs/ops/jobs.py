@@ -21,7 +21,8 @@ def defs() -> dg.Definitions:
             dg.define_asset_job(SNAPSHOTS_JOB, selection=snapshot_selection),
             dg.define_asset_job(
                 COIN_SCAN_JOB,
-                selection=dg.AssetSelection.all() - snapshot_selection,
+                # Everything partitioned by coin: raw layers, dbt models, signals.
+                selection=dg.AssetSelection.groups("ingest", "transform", "signals") - snapshot_selection,
                 partitions_def=coin_partitions(cached_runtime()),
                 description="Fetch, transform and score one coin (a partition).",
             ),
