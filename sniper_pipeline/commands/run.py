@@ -42,6 +42,7 @@ def run_command(*, live: bool, replay_dir: Path | None, as_json: bool, coins: li
 
         from sniper_pipeline.definitions import defs
         from sniper_pipeline.defs.ops.jobs import COIN_SCAN_JOB, SNAPSHOTS_JOB
+        from sniper_pipeline.defs.ops.report import FINALIZE_JOB
         from sniper_pipeline.runtime import cached_runtime
 
         runtime = cached_runtime()
@@ -68,6 +69,12 @@ def run_command(*, live: bool, replay_dir: Path | None, as_json: bool, coins: li
                 _progress(f"[{i}/{len(selected)}] {coin}: fetch, transform, score")
                 result = scan.execute_in_process(partition_key=coin, instance=instance, raise_on_error=False)
                 totals.add(result, coin)
+            _progress("[report] health check and reports/signals.html")
+            totals.add(
+                definitions.resolve_job_def(FINALIZE_JOB).execute_in_process(
+                    instance=instance, raise_on_error=False
+                )
+            )
 
         summary: dict[str, Any] = collect_summary(runtime, totals)
         if as_json:

@@ -11,6 +11,7 @@ from sqlalchemy import func, inspect, select
 from sniper_pipeline.ingest.layers import LAYER_TABLES
 from sniper_pipeline.runtime import Runtime
 from sniper_pipeline.settings.layers import LAYERS
+from sniper_pipeline.settings.paths import reports_dir
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.tables import alert_events
 
@@ -141,6 +142,7 @@ def collect_summary(runtime: Runtime, totals: RunTotals) -> dict[str, Any]:
         "rows_updated": totals.rows_updated,
         "coins": coins,
         **_alerts(runtime),
+        "report": str(reports_dir() / "signals.html") if (reports_dir() / "signals.html").exists() else None,
     }
 
 
@@ -180,6 +182,8 @@ def render_summary(summary: dict[str, Any]) -> str:
         lines.append(f"rows: {summary['rows_new']} new, {summary['rows_updated']} updated")
     else:
         lines.append("rows: no new or changed rows (the warehouse was already up to date)")
+    if summary["report"]:
+        lines.append(f"report: {summary['report']}")
     for failure in summary["failed_runs"]:
         lines.append(f"FAILED run: {failure}")
     for failure in summary["failed_checks"]:

@@ -1,0 +1,36 @@
+"""signal_report: the self-contained HTML report (layers, thresholds in force, alerts, health)."""
+
+import dagster as dg
+
+from sniper_pipeline.defs.ingest.resources import WarehouseResource
+from sniper_pipeline.report import write_report
+from sniper_pipeline.runtime import Runtime, cached_runtime
+from sniper_pipeline.settings.paths import reports_dir
+
+FINALIZE_JOB = "report_and_health_job"
+
+
+def build_report_asset(runtime: Runtime) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="signal_report",
+        group_name="ops",
+        kinds={"html", "plotly"},
+        deps=["layer_signals", "confluence_signals", "alert_events", "percentile_configs", "api_health"],
+        pool="duckdb" if runtime.uses_duckdb else None,
+        description="reports/signals.html: per coin, each layer with its bands in force, alerts by tier.",
+    )
+    def signal_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        path = write_report(warehouse.engine(), reports_dir() / "signals.html")
+        return dg.MaterializeResult(
+            metadata={"path": dg.MetadataValue.path(str(path)), "bytes": path.stat().st_size}
+        )
+
+    return signal_report
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[build_report_asset(cached_runtime())],
+        jobs=[dg.define_asset_job(FINALIZE_JOB, selection=["api_health", "signal_report"])],
+    )
