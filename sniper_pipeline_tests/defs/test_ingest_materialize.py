@@ -1,4 +1,5 @@
-"""A coin partition materialized in process: raw assets (GX checks first), then dbt."""
+"""A coin partition materialized in process on DuckDB and PostgreSQL: raw assets (GX checks
+first), dbt, configs, signals, events; a re-run adds nothing."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, object]:
     return {k: getattr(v, "value", v) for k, v in meta.items()}
 
 
-def test_coin_partition_materializes_and_rerun_adds_nothing(replay_runtime: Runtime) -> None:
+def test_coin_partition_materializes_and_rerun_adds_nothing(replay_runtime_any_warehouse: Runtime) -> None:
+    replay_runtime = replay_runtime_any_warehouse
     definitions = defs()
     job = definitions.resolve_job_def("coin_scan_job")
     instance = dg.DagsterInstance.ephemeral()
@@ -44,8 +46,17 @@ def test_coin_partition_materializes_and_rerun_adds_nothing(replay_runtime: Runt
             )
         ).one()
     assert bars[0] == 1080 and bars[1] > 900 and bars[2] == 1080 and bars[3] is True
+    events = _metadata(first, "alert_events")
+    assert events["events_new"] == events["events"] > 0
+    assert _metadata(first, "percentile_configs")["rows_new"] == 5
 
     second = job.execute_in_process(partition_key="HYPE", instance=instance)
     assert second.success
     again = _metadata(second, "raw_liquidations")
     assert again["requests"] == 1 and again["rows_new"] == 0 and again["rows_updated"] == 0
+    # The same bars decide the same events and the same config: nothing new is stored.
+    assert _metadata(second, "alert_events")["events_new"] == 0
+    assert _metadata(second, "percentile_configs")["rows_new"] == 0
+    with engine.connect() as conn:
+        outbox_rows = conn.execute(text("select count(*), count(distinct dedup_key) from outbox")).one()
+    assert outbox_rows[0] == outbox_rows[1]
