@@ -128,17 +128,8 @@ class EpisodeSettings(_Section):
     escalate_bars: int = Field(default=3, ge=2, description="bars at the same tier for an escalate event")
 
 
-class DeliverySettings(BaseModel):
-    # Open to the delivery settings (rate limits, ...) that delivery/ adds.
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    cooldown_minutes: float = Field(default=5.0, ge=0)
-    deliver_since_bars: int = Field(default=2, ge=0)
-
-
 class AlertsConfig(_Section):
     episodes: EpisodeSettings = EpisodeSettings()
-    delivery: DeliverySettings = DeliverySettings()
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import uuid
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ import pytest
 from sniper_pipeline_tests.unseen import SHIFT_MS, build_unseen
 
 SNIPER = str(Path(sys.executable).with_name("sniper"))
+# A sentinel key: the replay server accepts any key, and this one must appear nowhere.
+SENTINEL_KEY = "SENTINELkey" + uuid.uuid4().hex
 
 
 def run_sniper(args: list[str], tmp: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -34,8 +37,10 @@ def run_sniper(args: list[str], tmp: Path, **env: str) -> subprocess.CompletedPr
 def unseen_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("run")
     folder = build_unseen(tmp / "recordings")
-    done = run_sniper(["run", "--json", "--replay-dir", str(folder)], tmp)
+    done = run_sniper(["run", "--json", "--replay-dir", str(folder)], tmp, CG_API_KEY=SENTINEL_KEY)
     assert done.returncode == 0, done.stderr[-3000:]
+    (tmp / "run.stdout").write_text(done.stdout)
+    (tmp / "run.stderr").write_text(done.stderr)
     return tmp, folder, json.loads(done.stdout)
 
 
@@ -62,6 +67,21 @@ def test_second_run_adds_no_rows(unseen_run: tuple[Path, Path, dict[str, Any]]) 
     again = run_sniper(["run", "--replay-dir", str(folder)], tmp)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "no new or changed rows" in again.stdout
+
+
+@pytest.mark.slow
+def test_the_key_appears_nowhere(unseen_run: tuple[Path, Path, dict[str, Any]]) -> None:
+    """Logs, Dagster storage (runs, event logs, compute logs), the warehouse and the report."""
+    tmp, _, summary = unseen_run
+    assert summary["report"], "the report was written"
+    searched = 0
+    for path in tmp.rglob("*"):
+        if path.is_file() and "recordings" not in path.parts:
+            searched += 1
+            assert SENTINEL_KEY.encode() not in path.read_bytes(), f"key found in {path}"
+    assert searched > 10
+    assert any((tmp / "dagster_home").rglob("*.db")), "Dagster storage was searched"
+    assert (tmp / "data" / "sniper.duckdb").exists()
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
