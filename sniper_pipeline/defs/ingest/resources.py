@@ -7,10 +7,15 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from sniper_pipeline.coinglass.client import CoinGlassClient
-from sniper_pipeline.coinglass.ratelimit import RateLimiter
+from sniper_pipeline.coinglass.ratelimit import FileRateLimiter
 from sniper_pipeline.runtime import Runtime
+from sniper_pipeline.settings.paths import data_dir
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.url import warehouse_location
+
+
+def default_rate_state() -> str:
+    return str(data_dir() / "coinglass-rate-limit.json")
 
 
 class CoinGlassResource(dg.ConfigurableResource):
@@ -23,16 +28,19 @@ class CoinGlassResource(dg.ConfigurableResource):
     max_retries: int = 5
     max_retry_seconds: float = 120.0
     requests_per_minute: int = Field(80, description="the plan's limit: 30, 80, 300 or 1200")
+    rate_limit_state: str | None = None  # shared limiter state file; default under data/
 
     def client(self) -> CoinGlassClient:
         """A client whose clock follows the server's `Date` (the replay server's simulated now)."""
+        limiter = FileRateLimiter(self.rate_limit_state or default_rate_state(), self.requests_per_minute)
         client = CoinGlassClient(
             self.base_url,
             self.api_key,
             timeout=(self.connect_timeout_s, self.read_timeout_s),
             max_retries=self.max_retries,
             max_retry_seconds=self.max_retry_seconds,
-            rate_limiter=RateLimiter(self.requests_per_minute),
+            # One budget for every process on this host (steps, sensors, the CLI).
+            rate_limiter=limiter,
         )
         client.sync_clock()
         return client
