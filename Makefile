@@ -34,8 +34,8 @@ bench: install
 	$(BIN)/python benchmarks/engine.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check sniper_pipeline sniper_pipeline_tests benchmarks
-	$(BIN)/ruff format --check sniper_pipeline sniper_pipeline_tests benchmarks
+	$(BIN)/ruff check sniper_pipeline sniper_pipeline_tests benchmarks scripts
+	$(BIN)/ruff format --check sniper_pipeline sniper_pipeline_tests benchmarks scripts
 	$(BIN)/mypy sniper_pipeline
 	$(BIN)/lint-imports
 

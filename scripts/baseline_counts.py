@@ -35,9 +35,10 @@ def baseline_table(confluence: pd.DataFrame, events: pd.DataFrame) -> str:
                 (coin_events["tier"] == tier) & coin_events["event"].isin(["open", "upgrade"])
             ]
             tier_events = coin_events[coin_events["tier"] == tier]
+            episodes = reached["episode_id"].nunique()
             lines.append(
                 f"| {coin} | {interval} | {weeks:.1f} | {tier} | {at_tier} | {at_tier / len(bars):.1%} | "
-                f"{reached['episode_id'].nunique()} | {len(tier_events) / weeks:.1f} | {len(reached) / weeks:.1f} |"
+                f"{episodes} | {len(tier_events) / weeks:.1f} | {len(reached) / weeks:.1f} |"
             )
     return "\n".join(lines)
 

@@ -1,0 +1,2 @@
+-- The warehouse lives beside Dagster's storage database.
+CREATE DATABASE sniper OWNER sniper;
