@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sniper_pipeline.coinglass.replay.sample import sample_dir
 from sniper_pipeline.quality import (
     ASCENDING_TS,
     CHECK_NAMES,
@@ -30,13 +31,10 @@ from sniper_pipeline.quality import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The team's shared folder sits next to the checkout; absent in a fresh clone.
-REAL_LIQ = (
-    REPO_ROOT.parent
-    / "shared"
-    / "fixtures"
-    / "coinglass-real"
-    / "api_futures_liquidation_aggregated-history__symbol=BTC__exchange_list=Binance__interval=4h.json"
-)
+_LIQ_FILE = "api_futures_liquidation_aggregated-history__symbol=BTC__exchange_list=Binance__interval=4h.json"
+_SHARED_LIQ = REPO_ROOT.parent / "shared" / "fixtures" / "coinglass-real" / _LIQ_FILE
+# Fall back to the recordings the package ships (a fresh clone has no ../shared).
+REAL_LIQ = _SHARED_LIQ if _SHARED_LIQ.is_file() else sample_dir() / _LIQ_FILE
 START = pd.Timestamp("2025-01-01", tz="UTC")
 ROWS = 200
 # The last bar opens at START + (ROWS-1) * 4h; one hour after it closes.

@@ -10,6 +10,7 @@ import dagster as dg
 
 from sniper_pipeline.defs.ingest.partitions import coin_partitions
 from sniper_pipeline.defs.ingest.resources import CoinGlassResource, WarehouseResource
+from sniper_pipeline.defs.ops.resources import AlertDeliveryResource
 from sniper_pipeline.defs.quality.raw_checks import FrameChecks, FrameRejected, raw_check_specs
 from sniper_pipeline.ingest import snapshots
 from sniper_pipeline.ingest.layers import LAYER_TABLES, ingest_layer
@@ -33,7 +34,10 @@ def _layer_asset(runtime: Runtime, layer: str, asset_name: str) -> dg.AssetsDefi
         description=f"Raw CoinGlass {layer} bars per coin, as fetched (units in column names).",
     )
     def _asset(
-        context: dg.AssetExecutionContext, coinglass: CoinGlassResource, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        coinglass: CoinGlassResource,
+        warehouse: WarehouseResource,
+        alert_delivery: AlertDeliveryResource,
     ) -> Iterator[Any]:
         coin = context.partition_key
         source = runtime.plans[coin].sources.get(layer)
@@ -58,9 +62,10 @@ def _layer_asset(runtime: Runtime, layer: str, asset_name: str) -> dg.AssetsDefi
             )
         except FrameRejected as exc:
             yield from checks.results()
-            raise dg.Failure(
-                description=f"{coin}: fetched {layer} frame rejected, nothing written: {exc}"
-            ) from None
+            failed = ", ".join(o.name for o in checks.failures())
+            message = f"{coin}: fetched {layer} frame rejected ({failed}), nothing written: {exc}"
+            alert_delivery.ops_alert(f"data quality: {asset_name} {coin}", f"run {context.run_id}\n{message}")
+            raise dg.Failure(description=message) from None
         yield from checks.results()
         context.log.info(
             f"{coin} {layer}: {result.rows_received} rows in {result.requests} requests, "

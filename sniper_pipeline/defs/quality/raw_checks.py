@@ -55,6 +55,9 @@ class FrameChecks:
                 metadata={**outcome.metadata, "errored": outcome.errored},
             )
 
+    def failures(self) -> list[CheckOutcome]:
+        return self.validation.failures() if self.validation else []
+
     def skipped(self, reason: str) -> Iterator[dg.AssetCheckResult]:
         for name in CHECK_NAMES:
             yield dg.AssetCheckResult(
