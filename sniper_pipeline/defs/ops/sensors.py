@@ -2,6 +2,7 @@
 when a run fails."""
 
 import dagster as dg
+from dagster_shared.error import SerializableErrorInfo
 
 from sniper_pipeline.defs.ingest.resources import CoinGlassResource
 from sniper_pipeline.defs.ops.jobs import COIN_SCAN_JOB
@@ -36,16 +37,23 @@ def build_new_bar_sensor(runtime: Runtime) -> dg.SensorDefinition:
     return new_bar_sensor
 
 
+def _root_cause(error: SerializableErrorInfo) -> str:
+    """The innermost error: Dagster wraps the user's exception in a step-execution error."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip().splitlines()[0]
+
+
 @dg.run_failure_sensor(name="run_failure_ops_alert_sensor", default_status=dg.DefaultSensorStatus.RUNNING)
 def run_failure_ops_alert_sensor(
     context: dg.RunFailureSensorContext, alert_delivery: AlertDeliveryResource
 ) -> None:
     """Names the run, the failed steps and their errors in the ops channel."""
-    steps = [
-        f"{e.step_key}: {e.event_specific_data.error.message.strip().splitlines()[0]}"  # type: ignore[union-attr]
-        for e in context.get_step_failure_events()
-        if e.event_specific_data is not None and getattr(e.event_specific_data, "error", None) is not None
-    ]
+    steps = []
+    for event in context.get_step_failure_events():
+        error = getattr(event.event_specific_data, "error", None)
+        if isinstance(error, SerializableErrorInfo):
+            steps.append(f"{event.step_key}: {_root_cause(error)}")
     run = context.dagster_run
     partition = run.tags.get("dagster/partition", "-")
     body = f"run {run.run_id} ({run.job_name}, partition {partition}) failed\n" + "\n".join(
