@@ -84,3 +84,12 @@ def project_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("CG_BASE_URL", raising=False)
     monkeypatch.delenv("SNIPER_PROFILE", raising=False)
     return tmp_path
+
+
+def free_port() -> int:
+    """A free loopback port for a server a test starts."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

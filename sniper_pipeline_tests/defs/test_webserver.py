@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 
 from sniper_pipeline.coinglass.replay.sample import sample_dir
 from sniper_pipeline.settings.paths import project_dir
+from sniper_pipeline_tests.conftest import free_port
 
 QUERY = """
 {
@@ -45,12 +45,6 @@ QUERY = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _graphql(port: int, query: str) -> dict[str, Any]:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql",
@@ -63,7 +57,7 @@ def _graphql(port: int, query: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_webserver_loads_every_definition(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DAGSTER_HOME": str(tmp_path),

@@ -4,7 +4,6 @@ production instance config keeps Dagster's storage on a real PostgreSQL server."
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from sqlalchemy.pool import NullPool
 
 from sniper_pipeline.coinglass.replay.sample import sample_dir
 from sniper_pipeline.settings.paths import project_dir
+from sniper_pipeline_tests.conftest import free_port
 
 DEPLOY = project_dir() / "deploy"
 BIN = Path(sys.executable).parent
@@ -41,15 +41,9 @@ def test_compose_file_names_every_service_and_the_postgres_instance() -> None:
     assert "CG_API_KEY" in env and "sentinel" not in str(env).lower()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_code_location_loads_through_grpc(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DAGSTER_HOME": str(tmp_path),

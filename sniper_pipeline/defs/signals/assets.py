@@ -12,6 +12,7 @@ from sniper_pipeline.defs.ingest.partitions import coin_partitions
 from sniper_pipeline.defs.ingest.resources import CoinGlassResource, WarehouseResource
 from sniper_pipeline.defs.ops.resources import AlertDeliveryResource
 from sniper_pipeline.engine import EngineParams, config_sanity, run_engine
+from sniper_pipeline.engine.pipeline import STATE_COLUMNS
 from sniper_pipeline.runtime import Runtime, cached_runtime
 from sniper_pipeline.settings.paths import config_dir
 from sniper_pipeline.settings.signals import load_engine_params
@@ -24,20 +25,9 @@ from sniper_pipeline.warehouse.signals import (
 )
 
 CONFIG_SANE = "config_sane"
+# confluence_signals: the engine's per-bar state; layer_signals: the rest (values, thresholds, levels).
+CONFLUENCE_COLUMNS = ("coin", "interval", "ts", *STATE_COLUMNS)
 LAYER_COLUMNS_DROPPED_FROM_CONFLUENCE = ("tier", "direction", "episode_id", "layers_triggered")
-CONFLUENCE_COLUMNS = (
-    "coin",
-    "interval",
-    "ts",
-    "tightening_trigger",
-    "tightening_factor",
-    "layers_triggered",
-    "layers_action",
-    "layers_extreme",
-    "tier",
-    "direction",
-    "episode_id",
-)
 
 
 def _now() -> datetime:
