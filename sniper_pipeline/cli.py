@@ -60,6 +60,20 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write the HTML report (reports/signals.html)")
     report.add_argument("--output", type=Path)
 
+    stream = sub.add_parser("stream", help="liquidation WebSocket stream into its own store")
+    stream.add_argument("action", nargs="?", choices=["serve"], help="serve: the replay WebSocket server")
+    stream.add_argument("--live", action="store_true", help="the real stream (needs CG_API_KEY)")
+    stream.add_argument("--url", help="ws:// URL of a replay WebSocket server")
+    stream.add_argument("--coin", action="append", help="only these coins (repeatable)")
+    stream.add_argument("--exchange", action="append", help="only these exchanges (repeatable)")
+    stream.add_argument("--max-seconds", type=float, help="stop after this long")
+    stream.add_argument("--record", type=Path, help="also append every push to this JSON lines file")
+    stream.add_argument("--file", type=Path, help="serve: the JSON lines file of pushes")
+    stream.add_argument("--port", type=int, default=0, help="serve: port (0 = any free one)")
+    stream.add_argument("--interval", type=float, default=0.0, help="serve: seconds between pushes")
+    stream.add_argument("--drop-after", type=int, help="serve: drop each connection after N pushes")
+    stream.add_argument("--retime", action="store_true", help="serve: shift order times to now")
+
     sub.add_parser("dbt-parse", help="parse the dbt project (writes dbt/target/manifest.json)")
     return parser
 
@@ -106,6 +120,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sniper_pipeline.commands.report import report_command
 
             return report_command(args.output)
+        if args.command == "stream":
+            from sniper_pipeline.commands.stream import stream_command, stream_serve_command
+
+            if args.action == "serve":
+                if args.file is None:
+                    raise UsageError("sniper stream serve needs --file")
+                return stream_serve_command(
+                    args.file,
+                    args.port,
+                    interval=args.interval,
+                    drop_after=args.drop_after,
+                    retime=args.retime,
+                    max_seconds=args.max_seconds,
+                )
+            return stream_command(
+                live=args.live,
+                url=args.url,
+                coins=args.coin,
+                exchanges=args.exchange,
+                max_seconds=args.max_seconds,
+                record=args.record,
+            )
         if args.command == "dbt-parse":
             from sniper_pipeline.defs.transform.project import dbt_project, ensure_manifest
 

@@ -16,6 +16,7 @@ from sniper_pipeline.engine.pipeline import STATE_COLUMNS
 from sniper_pipeline.runtime import Runtime, cached_runtime
 from sniper_pipeline.settings.paths import config_dir
 from sniper_pipeline.settings.signals import load_engine_params
+from sniper_pipeline.stream.thresholds import thresholds_path, update_threshold
 from sniper_pipeline.warehouse.bars import load_layer_bars
 from sniper_pipeline.warehouse.signals import (
     insert_alert_events,
@@ -71,6 +72,9 @@ def build_signal_assets(runtime: Runtime) -> list[dg.AssetsDefinition]:
         except NoBarsError as exc:
             raise dg.Failure(description=str(exc)) from None
         written = store_percentile_config(engine, config, _now())
+        # The stream sensor compares streamed liquidations with this action threshold.
+        liq = next((m for m in config["metrics"] if m["metric"] == "liq_total_usd"), None)
+        update_threshold(thresholds_path(), coin, liq["p_action"] if liq else None, config["interval"])
         yield _sanity(config, params)
         yield dg.MaterializeResult(
             metadata={
