@@ -27,7 +27,8 @@ BIN = Path(sys.executable).parent
 def test_compose_file_names_every_service_and_the_postgres_instance() -> None:
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"postgres", "code", "webserver", "daemon"}
+    assert set(services) == {"postgres", "code", "webserver", "daemon", "stream"}
+    assert services["stream"]["command"] == ["sniper", "stream", "--live"]
     assert services["code"]["command"][:3] == ["dagster", "api", "grpc"]
     assert "sniper_pipeline.definitions" in services["code"]["command"]
     workspace = yaml.safe_load((DEPLOY / "workspace-grpc.yaml").read_text())
