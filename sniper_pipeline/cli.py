@@ -60,6 +60,15 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write the HTML report (reports/signals.html)")
     report.add_argument("--output", type=Path)
 
+    evaluate = sub.add_parser(
+        "evaluate", help="score alerts against what followed; --study tunes to a budget"
+    )
+    evaluate.add_argument(
+        "--budget", type=float, help="notifications per coin per week (config/evaluation.yaml)"
+    )
+    evaluate.add_argument("--study", action="store_true", help="run the walk-forward study too")
+    evaluate.add_argument("--output", type=Path, help="also write the markdown report here")
+
     stream = sub.add_parser("stream", help="liquidation WebSocket stream into its own store")
     stream.add_argument("action", nargs="?", choices=["serve"], help="serve: the replay WebSocket server")
     stream.add_argument("--live", action="store_true", help="the real stream (needs CG_API_KEY)")
@@ -120,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sniper_pipeline.commands.report import report_command
 
             return report_command(args.output)
+        if args.command == "evaluate":
+            from sniper_pipeline.commands.evaluate import evaluate_command
+
+            return evaluate_command(budget_per_week=args.budget, study=args.study, output=args.output)
         if args.command == "stream":
             from sniper_pipeline.commands.stream import stream_command, stream_serve_command
 

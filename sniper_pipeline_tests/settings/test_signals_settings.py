@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,25 @@ def _write(folder: Path, thresholds: str = "", alerts: str = "") -> Path:
     return folder
 
 
-def test_shipped_files_hold_the_engine_defaults() -> None:
-    assert load_signal_settings(CONFIG_DIR).engine_params() == EngineParams()
+def test_shipped_files_differ_from_the_engine_defaults_only_where_the_study_tuned() -> None:
+    """The engine keeps design.md's defaults; config/ holds the walk-forward study's choice
+    (docs/evaluation.md). Anything else drifting between the two is a mistake."""
+    shipped, design = load_signal_settings(CONFIG_DIR).engine_params(), EngineParams()
+    tuned = {
+        "thresholds.lookback_bars": 200,
+        "thresholds.high_percentiles": (95.0, 98.0, 99.5),
+        "thresholds.low_percentiles": (5.0, 2.0, 0.5),
+        "confluence.watch_min_layers": 3,
+        "confluence.extreme_override_layers": 2,
+        "episodes.clear_bars": 6,
+    }
+    for dotted, value in tuned.items():
+        section, name = dotted.split(".")
+        assert getattr(getattr(shipped, section), name) == value, dotted
+    untuned = {f"{k}.{n}" for k, v in asdict(design).items() for n in v} - set(tuned)
+    for dotted in untuned:
+        section, name = dotted.split(".")
+        assert getattr(getattr(shipped, section), name) == getattr(getattr(design, section), name), dotted
 
 
 def test_empty_files_keep_the_defaults(tmp_path: Path) -> None:

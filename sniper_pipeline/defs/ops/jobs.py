@@ -22,7 +22,9 @@ def defs() -> dg.Definitions:
             dg.define_asset_job(
                 COIN_SCAN_JOB,
                 # Everything partitioned by coin: raw layers, dbt models, signals.
-                selection=dg.AssetSelection.groups("ingest", "transform", "signals") - snapshot_selection,
+                selection=dg.AssetSelection.groups("ingest", "transform", "signals")
+                - snapshot_selection
+                - dg.AssetSelection.assets("signal_evaluation"),
                 partitions_def=coin_partitions(cached_runtime()),
                 description="Fetch, transform and score one coin (a partition).",
             ),

@@ -15,7 +15,14 @@ def build_report_asset(runtime: Runtime) -> dg.AssetsDefinition:
         name="signal_report",
         group_name="ops",
         kinds={"html", "plotly"},
-        deps=["layer_signals", "confluence_signals", "alert_events", "percentile_configs", "api_health"],
+        deps=[
+            "layer_signals",
+            "confluence_signals",
+            "alert_events",
+            "percentile_configs",
+            "api_health",
+            "signal_evaluation",
+        ],
         pool="duckdb" if runtime.uses_duckdb else None,
         description="reports/signals.html: per coin, each layer with its bands in force, alerts by tier.",
     )
@@ -32,5 +39,7 @@ def build_report_asset(runtime: Runtime) -> dg.AssetsDefinition:
 def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[build_report_asset(cached_runtime())],
-        jobs=[dg.define_asset_job(FINALIZE_JOB, selection=["api_health", "signal_report"])],
+        jobs=[
+            dg.define_asset_job(FINALIZE_JOB, selection=["api_health", "signal_evaluation", "signal_report"])
+        ],
     )

@@ -1,0 +1,58 @@
+"""signal_evaluation: every coin's alerts against forward price moves (lift, hit rate, 95 % CIs),
+one table the HTML report renders. The evaluation is plain Python; this file reads the mart,
+calls it and writes the table."""
+
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from sqlalchemy import inspect, text
+
+from sniper_pipeline.commands.evaluate import evaluate_warehouse
+from sniper_pipeline.defs.ingest.resources import WarehouseResource
+from sniper_pipeline.runtime import Runtime, cached_runtime
+from sniper_pipeline.settings.evaluation import load_evaluation_settings
+from sniper_pipeline.settings.paths import config_dir
+from sniper_pipeline.settings.signals import load_engine_params
+
+TABLE = "signal_evaluation"
+
+
+def _naive(frame: pd.DataFrame) -> pd.DataFrame:
+    """Timestamps as naive UTC, like every other warehouse table."""
+    out = frame.copy()
+    for column in ("period_start", "period_end"):
+        out[column] = pd.to_datetime(out[column], utc=True).dt.tz_localize(None)
+    return out
+
+
+def build_evaluation_asset(runtime: Runtime) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=TABLE,
+        group_name="signals",
+        deps=["alert_events", "layer_signals"],
+        kinds={"python"},
+        pool="duckdb" if runtime.uses_duckdb else None,
+        description="Per coin, tier and horizon: lift of forward moves, hit rate, bootstrap 95% CIs.",
+    )
+    def signal_evaluation(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        engine = warehouse.engine()
+        settings = load_evaluation_settings(config_dir())
+        _, table = evaluate_warehouse(engine, load_engine_params(config_dir()), settings)
+        # One transaction: the report never sees a half-written table. Drop + append rather than
+        # if_exists="replace": duckdb-engine's reflection of an existing table fails on
+        # SQLAlchemy 2.1 (it asks for pg_catalog.pg_collation).
+        exists = inspect(engine).has_table(TABLE)
+        with engine.begin() as conn:
+            if exists:
+                conn.execute(text(f'drop table "{TABLE}"'))
+            _naive(table).to_sql(TABLE, conn, if_exists="append", index=False)
+        meta: dict[str, Any] = {"rows": len(table), "coins": sorted(table["coin"].unique().tolist())}
+        return dg.MaterializeResult(metadata=meta)
+
+    return signal_evaluation
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(assets=[build_evaluation_asset(cached_runtime())])
