@@ -54,15 +54,21 @@ def api_environment(*, live: bool, replay_dir: Path | None) -> Iterator[str]:
         os.environ.pop("CG_BASE_URL", None)
         yield "live"
         return
-    from sniper_pipeline.coinglass.replay import ReplayServer
+    from sniper_pipeline.coinglass.replay import FaultSpecError, ReplayServer, parse_faults
     from sniper_pipeline.coinglass.replay.sample import sample_dir
 
     folder = replay_dir or sample_dir()
     if not (folder / "manifest.json").is_file():
         raise ConfigError(f"--replay-dir: {folder} has no manifest.json")
+    # SNIPER_REPLAY_FAULTS: a --faults spec for this server (docs/reliability.md), e.g. "429:3".
+    faults = os.environ.get("SNIPER_REPLAY_FAULTS") or None
+    try:
+        parse_faults(faults)
+    except FaultSpecError as exc:
+        raise UsageError(f"SNIPER_REPLAY_FAULTS: {exc}") from None
     os.environ["SNIPER_PROFILE"] = "replay"
     os.environ["SNIPER_REPLAY_DIR"] = str(folder.resolve())
     os.environ.setdefault("CG_API_KEY", REPLAY_PLACEHOLDER_KEY)
-    with ReplayServer(folder, quiet=True, now=recordings_end(folder)) as server:
+    with ReplayServer(folder, quiet=True, now=recordings_end(folder), faults=faults) as server:
         os.environ["CG_BASE_URL"] = server.base_url
         yield server.base_url

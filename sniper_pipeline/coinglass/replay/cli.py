@@ -34,7 +34,11 @@ FAULTS_HELP = """\
   timeout[=DUR] (sleep, e.g. 5s or 500ms, default 30s), html[=STATUS] (HTML page,
   default 502), code[=CODE] (HTTP 200 with code CODE, default 50001)
   random=P[/KIND+KIND...] (each request faulted with probability P; --seed)
+  data faults (edit a 200 envelope's rows, see data_faults.py): rename[=F[>NEW]],
+  missing[=F], extra[=F], null[=F], strnum[=mixed], dup[=N], unsorted, empty, gap[=N],
+  pass (answer normally: 'pass@P:1,truncated@P:1' cuts the 2nd request to P)
   e.g. --faults '429:3,500@/api/futures/*:2,timeout=5s:1,random=0.05'
+  while running: POST a spec to BASE_URL/_replay/faults[?path=/api/...] (loopback only)
 """
 
 

@@ -8,7 +8,8 @@ Grammar (whitespace around items is ignored)::
     choice := kind ["=" arg]
     count  := positive integer | "*"          (default 1; "*" = every matching request;
                                                random items default to "*")
-    path   := "/api/..." exact, or a prefix ending in "*"  (default: any path)
+    path   := "/api/..." exact, a prefix ending in "*", or a glob with "*" inside
+              (e.g. "/api/futures/*history")                   (default: any path)
 
 Kinds (transport level)::
 
@@ -33,11 +34,14 @@ fired.
 
 Data faults (payload edits such as renamed fields, nulls, duplicates) plug in through
 ``register_data_fault``: the server builds the normal envelope and passes it to the
-registered function. Their names then parse like any other kind.
+registered function. Their names then parse like any other kind. The project's own set
+(rename, missing, extra, null, strnum, dup, unsorted, empty, gap, pass) is in
+``data_faults.py``.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import random
 import re
 import threading
@@ -92,22 +96,31 @@ class FaultRule:
     def matches(self, path: str) -> bool:
         if self.path is None:
             return True
+        if "*" in self.path[:-1]:
+            # A '*' inside (e.g. /api/futures/*history) is a glob: it targets every history
+            # endpoint without hitting supported-coins, which a prefix cannot express.
+            return fnmatch.fnmatchcase(path, self.path)
         if self.path.endswith("*"):
             return path.startswith(self.path[:-1])
         return path == self.path
 
 
 DataFaultFn = Callable[[dict[str, Any], Fault, random.Random], dict[str, Any]]
+ArgCheck = Callable[[str | None], None]
 # name -> function editing a successful envelope; filled by register_data_fault.
 DATA_FAULTS: dict[str, DataFaultFn] = {}
+# name -> check of the fault's argument at parse time (raises FaultSpecError).
+DATA_FAULT_CHECKS: dict[str, ArgCheck] = {}
 
 
-def register_data_fault(name: str) -> Callable[[DataFaultFn], DataFaultFn]:
+def register_data_fault(name: str, check: ArgCheck | None = None) -> Callable[[DataFaultFn], DataFaultFn]:
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in NO_ARG_KINDS | ARG_KINDS | {"random"}:
         raise ValueError(f"invalid or reserved data fault name {name!r}")
 
     def deco(fn: DataFaultFn) -> DataFaultFn:
         DATA_FAULTS[name] = fn
+        if check is not None:
+            DATA_FAULT_CHECKS[name] = check
         return fn
 
     return deco
@@ -156,6 +169,12 @@ def parse_fault(text: str) -> Fault:
             raise FaultSpecError("code=0 is success, not a fault")
         return Fault("code", code=code, arg=arg_or_none)
     if kind in DATA_FAULTS:
+        check = DATA_FAULT_CHECKS.get(kind)
+        if check is not None:
+            try:
+                check(arg_or_none)
+            except FaultSpecError as exc:
+                raise FaultSpecError(f"{kind}: {exc} in {text!r}") from None
         return Fault(kind, arg=arg_or_none)
     known = ", ".join(["400..599", *sorted(NO_ARG_KINDS | ARG_KINDS), *sorted(DATA_FAULTS), "random"])
     raise FaultSpecError(f"unknown fault kind {kind!r} (known: {known})")
@@ -249,6 +268,33 @@ class FaultInjector:
                 self._take(i)
                 return self._rng.choice(rule.choices)
         return None
+
+    def add(self, rules: list[FaultRule]) -> None:
+        """Append rules after the current ones (whose counts go on)."""
+        with self._lock:
+            self.rules.extend(rules)
+            self._left.extend(r.count for r in rules)
+
+    def clear(self, path: str | None = None) -> int:
+        """Drop the rules targeting exactly `path` (None: every rule); returns how many went."""
+        with self._lock:
+            keep = [i for i, r in enumerate(self.rules) if path is not None and r.path != path]
+            dropped = len(self.rules) - len(keep)
+            self.rules = [self.rules[i] for i in keep]
+            self._left = [self._left[i] for i in keep]
+            return dropped
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The rules with their remaining counts (None: unlimited), for the control endpoint."""
+        with self._lock:
+            return [
+                {
+                    "fault": r.fault.describe() if r.fault is not None else f"random={r.probability}",
+                    "path": r.path,
+                    "left": left,
+                }
+                for r, left in zip(self.rules, self._left, strict=True)
+            ]
 
     def _take(self, i: int) -> None:
         left = self._left[i]

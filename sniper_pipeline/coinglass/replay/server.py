@@ -15,6 +15,12 @@ Behaviour (design.md section 7), in the order a GET request is handled:
    listing what is recorded;
 6. the recorded envelope, time series paged (``paging.py``) and cut at the simulated clock.
 
+Faults can change while the server runs: ``set_faults`` / ``add_faults(spec, path=)`` /
+``clear_faults(path)`` in process, or ``/_replay/faults`` over HTTP from loopback (GET lists
+the rules and their remaining counts, POST appends the spec sent as body, DELETE clears;
+``?path=/api/...`` targets one endpoint), e.g.
+``curl -d '503:2' 'http://127.0.0.1:PORT/_replay/faults?path=/api/futures/open-interest/aggregated-history'``.
+
 Every response carries ``Date`` (from the simulated clock when ``now`` is given),
 ``API-KEY-MAX-LIMIT`` and ``API-KEY-USE-LIMIT``. Without a rate limit the max header reports
 ``UNLIMITED_REPORTED``. Methods other than GET answer 405.
@@ -33,7 +39,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http import HTTPStatus
@@ -43,7 +49,14 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from sniper_pipeline.coinglass.replay.faults import DATA_FAULTS, Fault, FaultInjector
+from sniper_pipeline.coinglass.replay import data_faults as _data_faults  # noqa: F401  (registers them)
+from sniper_pipeline.coinglass.replay.faults import (
+    DATA_FAULTS,
+    Fault,
+    FaultInjector,
+    FaultSpecError,
+    parse_faults,
+)
 from sniper_pipeline.coinglass.replay.paging import MAX_LIMIT, page_sorted
 from sniper_pipeline.coinglass.replay.recordings import LookupFailed, load_index
 
@@ -53,6 +66,10 @@ KEY_HEADER = "CG-API-KEY"
 # Reported as API-KEY-MAX-LIMIT when no limit is enforced, so clients that pace on it run free.
 UNLIMITED_REPORTED = 1_000_000
 REQUEST_LOG_MAX = 100_000
+# Fault control of a running server (loopback clients only): GET lists the rules, POST appends
+# the spec in the body (``?path=`` targets items without "@"), DELETE clears (``?path=``: those).
+CONTROL_PATH = "/_replay/faults"
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 _KEY_PARAM_NAMES = frozenset({"cg-api-key", "cg_api_key", "api_key", "apikey"})
 
 
@@ -311,6 +328,22 @@ class ReplayServer:
         """Replace the fault spec (counts restart)."""
         self.injector = FaultInjector(spec, seed=self.seed)
 
+    def add_faults(self, spec: str, path: str | None = None) -> None:
+        """Append faults while running, after the current ones (whose counts go on).
+
+        `path` targets the items that name none, e.g. ``add_faults("503:2", path=OI_PATH)``.
+        """
+        rules = parse_faults(spec)
+        if path is not None:
+            if not path.startswith("/"):
+                raise FaultSpecError(f"path must start with '/': {path!r}")
+            rules = [r if r.path is not None else replace(r, path=path) for r in rules]
+        self.injector.add(rules)
+
+    def clear_faults(self, path: str | None = None) -> int:
+        """Drop the faults targeting exactly `path` (None: all); returns how many were dropped."""
+        return self.injector.clear(path)
+
     # request handling
 
     @staticmethod
@@ -322,13 +355,38 @@ class ReplayServer:
         shown = f"{split.path}?{urlencode(sorted(params.items()))}" if params else split.path
         return split.path, pairs, params, shown
 
+    def _handle_control(self, h: _Handler, params: dict[str, str], shown: str) -> None:
+        if h.client_address[0] not in _LOOPBACK:
+            self._send(h, error_response(403, "fault control is for loopback clients only"), shown)
+            return
+        path = params.get("path") or None
+        try:
+            if h.command == "POST":
+                length = int(h.headers.get("Content-Length") or 0)
+                spec = h.rfile.read(length).decode("utf-8") if length else params.get("spec", "")
+                self.add_faults(spec, path=path)
+            elif h.command == "DELETE":
+                self.clear_faults(path)
+        except (FaultSpecError, ValueError) as exc:
+            self._send(h, error_response(400, str(exc)), shown)
+            return
+        body = {"code": "0", "data": self.injector.describe()}
+        self._send(h, Response(200, _json_body(body)), shown, f"fault control {h.command}")
+
     def _handle_not_allowed(self, h: _Handler) -> None:
+        path, _, params, shown = self._parse_target(h.path)
+        if path == CONTROL_PATH and h.command in ("POST", "DELETE"):
+            self._handle_control(h, params, shown)
+            return
         resp = error_response(405, f"method {h.command} not allowed, use GET")
         resp.headers["Allow"] = "GET"
-        self._send(h, resp, self._parse_target(h.path)[3], head_only=h.command == "HEAD")
+        self._send(h, resp, shown, head_only=h.command == "HEAD")
 
     def _handle_get(self, h: _Handler) -> None:
         path, pairs, params, shown = self._parse_target(h.path)
+        if path == CONTROL_PATH:  # not API traffic: no fault, no request log
+            self._handle_control(h, params, shown)
+            return
         with self._log_lock:
             self._request_log.append((path, dict(params)))
         try:

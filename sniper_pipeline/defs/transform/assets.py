@@ -36,7 +36,9 @@ def build_dbt_assets(runtime: Runtime) -> dg.AssetsDefinition:
         project=project,
         partitions_def=coin_partitions(runtime),
         dagster_dbt_translator=SniperDbtTranslator(),
-        pool="duckdb" if runtime.uses_duckdb else None,
+        # DuckDB: the one-writer pool. PostgreSQL: dbt still rebuilds shared staging views and the
+        # mart's table, so coin runs take turns for this step only (pool "dbt", limit 1).
+        pool="duckdb" if runtime.uses_duckdb else "dbt",
         name="coinglass_dbt",
     )
     def coinglass_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:

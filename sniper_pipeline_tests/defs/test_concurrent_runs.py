@@ -1,0 +1,104 @@
+"""On PostgreSQL, coins scanned at once in separate processes (the multiprocess executor), plus a
+second scan of one coin as a sensor would trigger it, neither lose nor duplicate rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from sniper_pipeline.coinglass.replay import ReplayServer
+from sniper_pipeline.coinglass.replay.sample import sample_dir
+from sniper_pipeline.commands.environment import recordings_end
+from sniper_pipeline.settings.paths import project_dir
+
+DAGSTER = str(Path(sys.executable).with_name("dagster"))
+TABLES = (
+    "raw_liquidations",
+    "raw_open_interest",
+    "raw_funding",
+    "raw_taker_volume",
+    "fct_layer_bars",
+    "alert_events",
+)
+
+
+def _scan(coin: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            DAGSTER,
+            "job",
+            "execute",
+            "-m",
+            "sniper_pipeline.definitions",
+            "-j",
+            "coin_scan_job",
+            "--tags",
+            json.dumps({"dagster/partition": coin}),
+        ],
+        env=env,
+        cwd=project_dir(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _counts(url: str) -> dict[str, tuple[int, int]]:
+    engine = create_engine(url, poolclass=NullPool)
+    out = {}
+    with engine.connect() as conn:
+        for table in TABLES:
+            key = (
+                "dedup_key"
+                if table == "alert_events"
+                else "coin, ts"
+                if table == "fct_layer_bars"
+                else "coin, source_key, ts"
+            )
+            total, distinct = conn.execute(
+                text(f"select count(*), count(distinct ({key})) from {table}")
+            ).one()
+            out[table] = (int(total), int(distinct))
+    return out
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_parallel_coin_scans_on_postgres(pg_url: str, tmp_path: Path) -> None:
+    folder = sample_dir()
+    (tmp_path / "home").mkdir()
+    # Production layout: Dagster's storage on PostgreSQL too (here the same test database).
+    (tmp_path / "home" / "dagster.yaml").write_text(
+        (project_dir() / "config" / "dagster-postgres.yaml").read_text()
+    )
+    with ReplayServer(folder, quiet=True, now=recordings_end(folder)) as server:
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(tmp_path / "home"),
+            "SNIPER_DATA_DIR": str(tmp_path / "data"),
+            "SNIPER_PROFILE": "replay",
+            "SNIPER_REPLAY_DIR": str(folder),
+            "CG_BASE_URL": server.base_url,
+            "CG_API_KEY": "parallel-test",
+            "SNIPER_WAREHOUSE_URL": pg_url,
+            "DAGSTER_PG_URL": make_url(pg_url)
+            .set(drivername="postgresql+psycopg2")
+            .render_as_string(hide_password=False),
+        }
+        coins = ["BTC", "ETH"]
+        runs = [_scan(coin, env) for coin in [*coins, "BTC"]]  # BTC twice: the sensor's extra scan
+        outputs = [proc.communicate(timeout=900)[0] for proc in runs]
+    for proc, output in zip(runs, outputs, strict=True):
+        assert proc.returncode == 0, output[-3000:]
+    counts = _counts(pg_url)
+    for table, (total, distinct) in counts.items():
+        assert total == distinct > 0, (table, total, distinct)
+    assert counts["raw_liquidations"][0] == 2 * 1080 and counts["fct_layer_bars"][0] == 2 * 1080

@@ -1,0 +1,1 @@
+"""Fault injection: client, ingest and whole-pipeline reliability (docs/reliability.md)."""
