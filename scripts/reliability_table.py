@@ -421,13 +421,9 @@ GAPS = """## Known gaps (found by this suite)
   resolves field names over all rows of all pages, and a row without the field gets NaN, which
   the GX suite allows (value nulls are legal). Above, page 1 renamed = 1000 rows with null
   liquidations. Strict xfail test: `test_field_renamed_on_one_page_is_schema_drift`.
-- **Schema drift does not name the coin**: parsing errors carry the endpoint but no request
-  params (`params={}`); at the pipeline level the failed step's partition names it. Strict
-  xfail test: `test_schema_drift_names_the_coin`.
-- **A read timeout past the retries is reported as "connection failed (... TimeoutError: timed
-  out)"**: `client.py` only looks at the innermost cause, not urllib3's `ReadTimeoutError`.
-  The cause ("timed out") and the remedy are still in the message. Strict xfail test:
-  `test_read_timeout_is_named_a_read_timeout`.
+- Fixed since the suite found them: schema drift now names the request's params (the coin),
+  and a read timeout past the retries is reported as a read timeout
+  (`test_schema_drift_names_the_coin`, `test_read_timeout_is_named_a_read_timeout`).
 - **Empty data is not an error**: an empty answer is valid (a coin without bars yet), so the
   ingest writes nothing and reports `rows_fetched` 0; a layer that stays empty shows up as
   stale bars in `fct_layer_bars`, not as a failed run.

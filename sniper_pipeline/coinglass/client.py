@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
 
 from sniper_pipeline.coinglass.clock import Clock, ServerDateClock, to_epoch_ms, to_utc
 from sniper_pipeline.coinglass.errors import (
@@ -386,17 +387,14 @@ class CoinGlassClient:
             ),
         )
         root = _root_cause(exc)
-        kind = (
-            "read timeout"
-            if "ReadTimeout" in root or isinstance(exc, requests.exceptions.ReadTimeout)
-            else (
-                "connect timeout"
-                if isinstance(exc, requests.exceptions.ConnectTimeout)
-                else "broken response body"
-                if body_level
-                else "connection failed"
-            )
-        )
+        # urllib3 wraps a timeout it gave up on (MaxRetryError.reason): look along the whole chain.
+        chain = _chain(exc)
+        if any(isinstance(e, (ReadTimeoutError, requests.exceptions.ReadTimeout)) for e in chain):
+            kind = "read timeout"
+        elif any(isinstance(e, (ConnectTimeoutError, requests.exceptions.ConnectTimeout)) for e in chain):
+            kind = "connect timeout"
+        else:
+            kind = "broken response body" if body_level else "connection failed"
         remedy = None
         if "timeout" in kind:
             remedy = (
@@ -414,8 +412,8 @@ class CoinGlassClient:
         )
 
 
-def _root_cause(exc: BaseException) -> str:
-    """The innermost reason of a requests/urllib3 exception chain, as short text."""
+def _chain(exc: BaseException) -> list[BaseException]:
+    """A requests/urllib3 exception and its reasons and causes, outermost first."""
     seen: list[BaseException] = [exc]
     current: BaseException | None = exc
     while current is not None and len(seen) < 8:
@@ -425,7 +423,12 @@ def _root_cause(exc: BaseException) -> str:
             current = nxt
         else:
             break
-    last = seen[-1]
+    return seen
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost reason of a requests/urllib3 exception chain, as short text."""
+    last = _chain(exc)[-1]
     return f"{type(last).__name__}: {last}"[:300]
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sniper_pipeline.coinglass.clock import validate_interval
-from sniper_pipeline.coinglass.errors import InvalidParameterError
+from sniper_pipeline.coinglass.errors import CoinGlassError, InvalidParameterError
 from sniper_pipeline.coinglass.paging import MAX_LIMIT, HistoryResult, fetch_history
 from sniper_pipeline.coinglass.parsing import (
     UNIT_BASE_COIN,
@@ -212,7 +212,10 @@ def _series_paths() -> list[str]:
 def _history(client: ClientLike, path: str, params: Mapping[str, Any]) -> ParsedFrame:
     clean = _check_params(path, params)
     data = client.get(path, clean)
-    return parse_series_response(path, data, interval=str(clean["interval"]), now=client.now())
+    try:
+        return parse_series_response(path, data, interval=str(clean["interval"]), now=client.now())
+    except CoinGlassError as exc:
+        raise exc.with_request(clean) from None
 
 
 # -- the layers -------------------------------------------------------------------------------
@@ -573,5 +576,8 @@ def fetch_series(
         time_field=spec.time_field or "time",
         max_requests=max_requests,
     )
-    parsed = parse_series_response(path, history.rows, interval=interval, now=moment)
+    try:
+        parsed = parse_series_response(path, history.rows, interval=interval, now=moment)
+    except CoinGlassError as exc:
+        raise exc.with_request(clean) from None
     return SeriesFetch(parsed=parsed, history=history)

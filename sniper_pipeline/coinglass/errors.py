@@ -119,6 +119,14 @@ class CoinGlassError(Exception):
         self.args = (self._format(),)
         return self
 
+    def with_request(self, params: Mapping[str, Any]) -> CoinGlassError:
+        """Name the request's params (coin, interval) on an error raised without them, e.g. while
+        parsing rows gathered over several pages."""
+        if not self.params:
+            self.params = safe_params(params)
+            self.args = (self._format(),)
+        return self
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickle (Dagster ships exceptions between processes) without re-running __init__'s signature.
         return (_rebuild, (type(self), self.__dict__.copy(), self.args))

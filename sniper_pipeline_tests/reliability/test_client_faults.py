@@ -157,11 +157,6 @@ def test_401_in_the_middle_of_a_backfill_stops_it(server: ReplayServer, plan: An
     assert calls(server, LIQ_PATH) == 2 and sleeper.delays == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="client.py names a read timeout exhausted by urllib3 'connection failed' (the chain's "
-    "ReadTimeoutError is not looked for, only its innermost TimeoutError)",
-)
 def test_read_timeout_is_named_a_read_timeout(server: ReplayServer) -> None:
     client, _ = make_client(server, timeout=(5, READ_TIMEOUT), max_retries=0)
     server.set_faults(f"timeout=3s@{OI_PATH}:1")
@@ -190,11 +185,6 @@ def test_missing_field_is_schema_drift_naming_it(server: ReplayServer) -> None:
     assert "no row has field 'close'" in str(info.value) and OI_PATH in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parsing errors carry no request params: the SchemaDriftError of a fetch does not name "
-    "the coin (fix: endpoints.fetch_series / _history could attach the params they sent)",
-)
 def test_schema_drift_names_the_coin(server: ReplayServer) -> None:
     client, _ = make_client(server)
     server.set_faults(f"rename@{OI_PATH}:1")
