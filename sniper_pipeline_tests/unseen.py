@@ -15,6 +15,7 @@ KEEP = {
     ("/api/futures/liquidation/aggregated-history", "4h"),
     ("/api/futures/funding-rate/oi-weight-history", "4h"),
     ("/api/futures/aggregated-taker-buy-sell-volume/history", "1d"),
+    ("/api/spot/price/history", "1d"),
 }
 
 
@@ -33,11 +34,13 @@ def build_unseen(target: Path, source_coin: str = "SOL", new_coin: str = "HYPE")
     files = []
     for entry in manifest["files"]:
         params = entry["params"]
-        if params.get("symbol") != source_coin or (entry["endpoint"], params.get("interval")) not in KEEP:
+        pair = "exchange" in params
+        symbol = f"{source_coin}USDT" if pair else source_coin
+        if params.get("symbol") != symbol or (entry["endpoint"], params.get("interval")) not in KEEP:
             continue
         envelope = json.loads((source / entry["file"]).read_text())
         envelope["data"] = _shift(envelope["data"], entry.get("time_field") or "time")
-        new_params = {**params, "symbol": new_coin}
+        new_params = {**params, "symbol": f"{new_coin}USDT" if pair else new_coin}
         if "exchange_list" in new_params:
             new_params["exchange_list"] = "OKX,Bybit"
         name = "unseen_" + "_".join(f"{k}-{v}" for k, v in sorted(new_params.items())).replace(",", "+")

@@ -3,7 +3,10 @@ first), dbt, configs, signals, events; a re-run adds nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
+import pandas as pd
 from sqlalchemy import text
 
 from sniper_pipeline.definitions import defs
@@ -49,6 +52,16 @@ def test_coin_partition_materializes_and_rerun_adds_nothing(replay_runtime_any_w
     events = _metadata(first, "alert_events")
     assert events["events_new"] == events["events"] > 0
     assert _metadata(first, "percentile_configs")["rows_new"] == 5
+
+    # The unpartitioned tail of `sniper run`: health check, evaluation, report.
+    tail = definitions.resolve_job_def("report_and_health_job").execute_in_process(instance=instance)
+    assert tail.success
+    with engine.connect() as conn:
+        evaluation = pd.read_sql(text("select * from signal_evaluation"), conn)
+    assert set(evaluation["subject"]) == {"event", "bar"} and set(evaluation["coin"]) == {"HYPE"}
+    ci = evaluation.dropna(subset=["lift_lo", "lift_hi"])
+    assert not ci.empty and (ci["lift_lo"] <= ci["lift"]).all() and (ci["lift"] <= ci["lift_hi"]).all()
+    assert Path(str(_metadata(tail, "signal_report")["path"])).is_file()
 
     second = job.execute_in_process(partition_key="HYPE", instance=instance)
     assert second.success
