@@ -13,6 +13,7 @@ from sqlalchemy import Engine, column, delete, inspect, select, text
 from sqlalchemy import table as sa_table
 
 from sniper_pipeline.engine import event_layers
+from sniper_pipeline.warehouse.engine import lock_ddl
 from sniper_pipeline.warehouse.tables import alert_events, percentile_configs
 from sniper_pipeline.warehouse.upsert import UpsertStats, frame_records, upsert
 
@@ -34,8 +35,9 @@ def replace_coin_rows(engine: Engine, table_name: str, coin: str, frame: pd.Data
     The table follows the frame's columns; when the engine's columns change (other percentiles
     configured), the derived table is rebuilt."""
     frame = _naive_utc(frame)
-    exists = inspect(engine).has_table(table_name)
     with engine.begin() as conn:
+        lock_ddl(conn)  # the first run of several coins at once creates the table once
+        exists = inspect(conn).has_table(table_name)
         if exists:
             # Column names from a zero-row select: duckdb-engine's reflection of columns fails
             # on SQLAlchemy 2.1 (it asks for pg_catalog.pg_collation).

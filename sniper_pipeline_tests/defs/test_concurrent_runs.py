@@ -18,6 +18,8 @@ from sniper_pipeline.coinglass.replay import ReplayServer
 from sniper_pipeline.coinglass.replay.sample import sample_dir
 from sniper_pipeline.commands.environment import recordings_end
 from sniper_pipeline.settings.paths import project_dir
+from sniper_pipeline.warehouse.engine import make_engine
+from sniper_pipeline.warehouse.url import warehouse_location
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 TABLES = (
@@ -93,6 +95,9 @@ def test_parallel_coin_scans_on_postgres(pg_url: str, tmp_path: Path) -> None:
             .set(drivername="postgresql+psycopg2")
             .render_as_string(hide_password=False),
         }
+        # As deployed: Dagster's storage and the warehouse schema exist before runs go parallel.
+        subprocess.run([DAGSTER, "instance", "migrate"], env=env, check=True, capture_output=True)
+        make_engine(warehouse_location(pg_url)).dispose()
         coins = ["BTC", "ETH"]
         runs = [_scan(coin, env) for coin in [*coins, "BTC"]]  # BTC twice: the sensor's extra scan
         outputs = [proc.communicate(timeout=900)[0] for proc in runs]
