@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine, inspect, text
 
-from sniper_pipeline.engine import EngineParams
+from sniper_pipeline.engine import ConfluenceParams, EngineParams
 from sniper_pipeline.evaluation.report import crash_table, evaluation_markdown, format_table, study_lines
 from sniper_pipeline.evaluation.table import evaluate_coins
 from sniper_pipeline.evaluation.walkforward import StudyResult, run_study
@@ -51,16 +51,20 @@ def study_warehouse(
 
 
 def crash_variants(params: EngineParams) -> dict[str, EngineParams]:
-    """How the rules treat one-sided crashes: the params in force with and without the extreme
-    override, and the design defaults (design.md section 4)."""
-    confluence = params.confluence
+    """How the rules treat one-sided crashes: the params in force, the same without the crash
+    rule, without the extreme override and without either, and the design defaults (design.md
+    section 4)."""
+
+    def with_confluence(confluence: ConfluenceParams) -> EngineParams:
+        return dataclasses.replace(params, confluence=confluence)
+
+    c = params.confluence
     return {
         "in force": params,
-        "in force, no override": dataclasses.replace(
-            params, confluence=dataclasses.replace(confluence, extreme_override_layers=None)
-        ),
-        "in force, override 2": dataclasses.replace(
-            params, confluence=dataclasses.replace(confluence, extreme_override_layers=2)
+        "no crash rule": with_confluence(dataclasses.replace(c, crash_liq_level=None)),
+        "no extreme override": with_confluence(dataclasses.replace(c, extreme_override_layers=None)),
+        "neither": with_confluence(
+            dataclasses.replace(c, crash_liq_level=None, extreme_override_layers=None)
         ),
         "design defaults": EngineParams(),
     }
@@ -82,7 +86,8 @@ def evaluate_command(*, budget_per_week: float | None, study: bool, output: Path
         print()
         print("\n".join(study_lines(result)))
     if output is not None:
-        crashes = crash_table(bars, crash_variants(params), settings.top_liquidation_bars)
+        since = result.span[0] if result is not None else None  # the bars the study counts
+        crashes = crash_table(bars, crash_variants(params), settings.top_liquidation_bars, since)
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(evaluation_markdown(table, result, params, settings, budget, crashes))
         print(f"wrote {output}")

@@ -3,7 +3,8 @@
 Tier: watch when >= `watch_min_layers` layers are at level >= 1; action when
 >= `action_min_layers` layers are at level >= 1 and >= `action_min_action_layers` of them at
 level >= 2; optionally (off by default) action when >= `extreme_override_layers` layers are
-at extreme.
+at extreme, and action for a one-sided crash: the liq layer at >= `crash_liq_level` and the OI
+layer at >= `crash_oi_level`, whatever funding and taker flow do.
 
 Direction: the taker band side (high = up, low = down) and the liquidation side (polarity
 >= +t: longs flushed = down; <= -t: shorts flushed = up). Agreement or one signal alone
@@ -18,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .levels import ACTION, EXTREME, SIDE_DOWN, SIDE_NONE, SIDE_UP, WATCH
+from .metrics import LAYERS
 from .params import ConfluenceParams, DirectionParams
 
 TIER_NONE, TIER_WATCH, TIER_ACTION = 0, 1, 2
@@ -31,6 +33,9 @@ DIRECTION_BY_CODE = np.array(["down", "mixed", "up"], dtype=object)  # index = c
 
 Int8Array = NDArray[np.int8]
 
+# Columns of the levels array passed to `confluence_tier` (LAYERS order).
+OI_COLUMN, LIQ_COLUMN = LAYERS.index("oi"), LAYERS.index("liq")
+
 
 @dataclass(frozen=True)
 class Confluence:
@@ -41,16 +46,23 @@ class Confluence:
 
 
 def confluence_tier(levels: NDArray[np.int8], params: ConfluenceParams) -> Confluence:
-    """Tier per bar from a (bars, layers) array of levels."""
+    """Tier per bar from a (bars, layers) array of levels, columns in `LAYERS` order."""
     triggered = (levels >= WATCH).sum(axis=1, dtype=np.int8)
     action = (levels >= ACTION).sum(axis=1, dtype=np.int8)
     extreme = (levels >= EXTREME).sum(axis=1, dtype=np.int8)
     is_action = (triggered >= params.action_min_layers) & (action >= params.action_min_action_layers)
     if params.extreme_override_layers is not None:
         is_action |= extreme >= params.extreme_override_layers
+    if params.crash_liq_level is not None:
+        is_action |= crash_bars(levels, params.crash_liq_level, params.crash_oi_level)
     is_watch = triggered >= params.watch_min_layers
     tier = np.where(is_action, TIER_ACTION, np.where(is_watch, TIER_WATCH, TIER_NONE)).astype(np.int8)
     return Confluence(tier, triggered, action, extreme)
+
+
+def crash_bars(levels: NDArray[np.int8], liq_level: int, oi_level: int) -> NDArray[np.bool_]:
+    """One-sided crash: liquidations at >= `liq_level` and OI at >= `oi_level` on the same bar."""
+    return (levels[:, LIQ_COLUMN] >= liq_level) & (levels[:, OI_COLUMN] >= oi_level)
 
 
 def liquidation_side(

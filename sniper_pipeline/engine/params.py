@@ -85,6 +85,12 @@ class ConfluenceParams:
     # Off by default. When set (e.g. 2), that many layers at extreme make the tier action on
     # their own: the documented override for one-sided crashes that the evaluation may enable.
     extreme_override_layers: int | None = None
+    # One-sided crash rule, off by default (None). When set, a bar with the liq layer at level
+    # >= `crash_liq_level` and the OI layer at level >= `crash_oi_level` is action on its own:
+    # a crash flushes positions (OI) and liquidates them while funding and taker flow can stay
+    # quiet, so "three layers" never holds. `crash_oi_level` 0 means liquidations alone.
+    crash_liq_level: int | None = None  # level 2 (action) or 3 (extreme)
+    crash_oi_level: int = 2  # level 0..3; read only while crash_liq_level is set
 
     def __post_init__(self) -> None:
         _require(1 <= self.watch_min_layers <= 4, "watch_min_layers must be in 1..4")
@@ -100,6 +106,12 @@ class ConfluenceParams:
             self.extreme_override_layers is None or 1 <= self.extreme_override_layers <= 4,
             "extreme_override_layers must be null or in 1..4",
         )
+        # Below action the rule would make a bar action without any layer at action.
+        _require(
+            self.crash_liq_level is None or 2 <= self.crash_liq_level <= 3,
+            "crash_liq_level must be null or in 2..3",
+        )
+        _require(0 <= self.crash_oi_level <= 3, "crash_oi_level must be in 0..3")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from sniper_pipeline.engine import EngineParams, run_engine
 
-from .walkforward import PRIMARY_HORIZON, StudyResult, WindowScore, base_values, score_window
+from .walkforward import CRASH_RULE, PRIMARY_HORIZON, StudyResult, WindowScore, base_values, score_window
 
 
 class StudySettings(Protocol):
@@ -84,10 +84,14 @@ def study_lines(result: StudyResult) -> list[str]:
 
 
 def crash_table(
-    bars_by_coin: Mapping[str, pd.DataFrame], variants: Mapping[str, EngineParams], top: int
+    bars_by_coin: Mapping[str, pd.DataFrame],
+    variants: Mapping[str, EngineParams],
+    top: int,
+    since: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """The `top` largest liquidation bars per coin (after the first variant's warm-up): their
-    layer levels under the first variant, and the tier each variant gives them."""
+    """The `top` largest liquidation bars per coin (after the first variant's warm-up, and from
+    `since`: pass the study's span so these are the bars it counts): their layer levels under the
+    first variant, and the tier each variant gives them."""
     rows: list[dict[str, Any]] = []
     names = list(variants)
     for coin, bars in sorted(bars_by_coin.items()):
@@ -99,7 +103,10 @@ def crash_table(
             first["liq_total_p85_usd"].notna().to_numpy() if "liq_total_p85_usd" in first else None
         )
         liq = first["liq_total_usd"].to_numpy(dtype=float)
-        candidates = np.flatnonzero(np.isfinite(liq) & (has_threshold if has_threshold is not None else True))
+        eligible = np.isfinite(liq) & (has_threshold if has_threshold is not None else True)
+        if since is not None:
+            eligible &= (pd.to_datetime(first["ts"], utc=True) >= since).to_numpy()
+        candidates = np.flatnonzero(eligible)
         for pos in candidates[np.argsort(liq[candidates])[::-1][:top]]:
             row = first.iloc[pos]
             rows.append(
@@ -200,14 +207,23 @@ def evaluation_markdown(
     if study is not None:
         lines += _study_section(study, params, settings, budget)
     if crashes is not None and not crashes.empty:
+        period = (
+            f"the study's span ({study.span[0]:%Y-%m-%d} .. {study.span[1]:%Y-%m-%d}: the bars its "
+            "'largest liq at action' counts)"
+            if study is not None
+            else "the scored period"
+        )
         lines += [
             "## One-sided crashes: the largest liquidation bars",
             "",
-            f"The {settings.top_liquidation_bars} largest liquidation bars of each coin over the scored "
-            "period, their layer levels (funding/OI/liquidations/taker; 3 = extreme) under the parameters "
-            "in force, and the tier each rule gives them. A crash is often one-sided: liquidations and "
-            "one other layer at extreme while taker flow and OI stay inside their bands, which the "
-            "plain confluence rule (3 layers, one at action) calls watch at most.",
+            f"The {settings.top_liquidation_bars} largest liquidation bars of each coin over {period}, "
+            "their layer levels (funding/OI/liquidations/taker; 0 none .. 3 extreme) under the parameters "
+            "in force, and the tier each rule gives them. A crash is often one-sided: liquidations "
+            "explode, often with open interest flushed, while funding and taker flow stay inside their "
+            "bands, so the plain confluence rule (3 layers, one at action) calls it watch at most. "
+            "Columns: the parameters in force; the same without the crash rule "
+            "(`crash_liq_level: null`); without the extreme override (`extreme_override_layers: null`); "
+            "without either; and the design defaults (design.md section 4).",
             "",
             markdown_table(crashes),
             "",
@@ -239,6 +255,19 @@ def _study_section(
     top = study.table[study.table["within_budget"]].sort_values(["catch_rate", "lift_1d"], ascending=False)
     top = top.drop_duplicates([c for c in top.columns if c != "episodes.escalate_bars"]).head(12)
     grid = "; ".join(f"`{k}` {list(v)}" for k, v in study.grid.items())
+    crash_note = (
+        f" `{CRASH_RULE}` is the one-sided crash rule as (`crash_liq_level`, `crash_oi_level`): the "
+        "liquidation layer at or above the first level and the OI layer at or above the second make a "
+        "bar action on their own (OI level 0: liquidations alone); None is off."
+        if CRASH_RULE in study.grid
+        else ""
+    )
+    escalate_note = (
+        ""
+        if "episodes.escalate_bars" in study.grid
+        else " `episodes.escalate_bars` is not searched: escalations are not counted against the "
+        "budget, so it cannot change a selection."
+    )
     return [
         "## Tuning to the budget: walk-forward study",
         "",
@@ -248,7 +277,8 @@ def _study_section(
         "`evaluation.notifications_per_coin_per_week` in `config/evaluation.yaml`, or `--budget`.",
         "",
         f"Grid ({len(study.candidates)} sets, the base's own values first): {grid}. "
-        "`percentile_levels` sets the high band; the taker low band mirrors it (100 - p).",
+        "`percentile_levels` sets the high band; the taker low band mirrors it (100 - p)."
+        f"{crash_note}{escalate_note}",
         "",
         "Selection on a window: within the budget (every coin), then the most largest-liquidation bars "
         f"at action, then the highest mean lift at {PRIMARY_HORIZON.label} of the notifications, then "
@@ -269,12 +299,44 @@ def _study_section(
         f"| in force (base) | {_per_week(b)} | {_f(b.max_per_week)} | {b.caught}/{b.top_n} | {_f(b.lift)} |",
         *_design_row(study),
         "",
-        "Best sets within the budget on the whole span (escalate_bars collapsed: it does not change "
-        "what is counted, so ties go to the base's value):",
+        *_crash_rule_section(study, budget),
+        "Best sets within the budget on the whole span, by largest liq at action then lift (sets "
+        "differing only in `episodes.escalate_bars`, when searched, are collapsed: it does not change "
+        "what is counted). Equal rows differ in a rule that never fires differently here; the "
+        "selection then keeps the base's value:",
         "",
         markdown_table(top),
         "",
         f"Base of this run (the parameters in force): `{_params_line(params)}`.",
+        "",
+    ]
+
+
+def _crash_rule_section(study: StudyResult, budget: float) -> list[str]:
+    """The base with each one-sided crash option of the grid (crash rule, extreme override) swapped
+    in, on the whole span: what each rule catches and what it costs in notifications."""
+    keys = [k for k in (CRASH_RULE, "confluence.extreme_override_layers") if k in study.grid]
+    rows = []
+    for key in keys:
+        for option in study.grid[key]:
+            c = study.params_of({**study.base.overrides, key: option})
+            s = score_window(study.coin_data, c.runs, *study.span_ns, top_liq=study.top_liq)
+            rows.append(
+                {
+                    "rule": f"{key}={option}" + (" (in force)" if not c.changed else ""),
+                    "per coin per week": _per_week(s),
+                    "max": s.max_per_week,
+                    "within budget": s.max_per_week <= budget + 1e-9,
+                    "largest liq at action": f"{s.caught}/{s.top_n}",
+                    "lift 1d": s.lift,
+                }
+            )
+    if not rows:
+        return []
+    return [
+        "One-sided crash rules on the whole span, every other parameter as in force:",
+        "",
+        markdown_table(pd.DataFrame(rows)),
         "",
     ]
 
@@ -299,6 +361,14 @@ def _params_line(params: EngineParams) -> str:
         f"lookback {d['thresholds']['lookback_bars']}, high {list(d['thresholds']['high_percentiles'])}, "
         f"watch_min_layers {d['confluence']['watch_min_layers']}, "
         f"extreme_override_layers {d['confluence']['extreme_override_layers']}, "
+        f"crash rule {_crash_rule(params)}, "
         f"clear_bars {d['episodes']['clear_bars']}, escalate_bars {d['episodes']['escalate_bars']}, "
         f"tightening {d['tightening']['trigger']}"
     )
+
+
+def _crash_rule(params: EngineParams) -> str:
+    c = params.confluence
+    if c.crash_liq_level is None:
+        return "off"
+    return f"liq >= {c.crash_liq_level} and OI >= {c.crash_oi_level}"

@@ -39,15 +39,22 @@ from .forward import Horizon, default_horizons, forward_metrics, price_step_seco
 
 PRIMARY_HORIZON = Horizon("1d", 86400)  # common to 4h and daily price series
 PERCENTILE_LEVELS = "percentile_levels"  # grid key: high band (watch, action, extreme); low mirrored
+# Grid key: the one-sided crash rule as (liq level, OI level), or None for off. One key rather
+# than two, so "off" is a single point instead of one per unused OI level.
+CRASH_RULE = "crash_rule"
+CRASH_LEVELS = ("crash_liq_level", "crash_oi_level")
 
-# Kept small: 3 x 2^6 = 192 sets x 4 coins of ~1080 bars run in well under a minute.
+# Kept small: 3 x 5 x 2^5 = 480 sets x 4 coins of ~1080 bars run in under a minute on 2 cores.
+# `episodes.escalate_bars` is not searched: escalations are not counted against the budget, so
+# it cannot change a selection. Crash rules: liquidations at extreme with OI at action, at watch
+# or anywhere (liquidations alone), and liquidations at action with OI at action.
 DEFAULT_GRID: dict[str, tuple[Any, ...]] = {
     "thresholds.lookback_bars": (100, 200),
     PERCENTILE_LEVELS: ((85.0, 95.0, 99.0), (90.0, 97.0, 99.5), (95.0, 98.0, 99.5)),
     "confluence.watch_min_layers": (2, 3),
     "confluence.extreme_override_layers": (None, 2),
+    CRASH_RULE: (None, (3, 2), (3, 1), (3, 0), (2, 2)),
     "episodes.clear_bars": (2, 6),
-    "episodes.escalate_bars": (3, 6),
     "tightening.trigger": ("extreme", "action"),
 }
 
@@ -90,13 +97,21 @@ def rolling_splits(
 
 
 def apply_overrides(base: EngineParams, overrides: Mapping[str, Any]) -> EngineParams:
-    """`{"confluence.watch_min_layers": 3, "percentile_levels": (90, 97, 99.5)}` on `base`."""
+    """`{"confluence.watch_min_layers": 3, "percentile_levels": (90, 97, 99.5), "crash_rule": (3, 2)}`
+    on `base`."""
     groups: dict[str, dict[str, Any]] = {}
     for key, value in overrides.items():
         if key == PERCENTILE_LEVELS:
             high = tuple(float(v) for v in value)
             groups.setdefault("thresholds", {})["high_percentiles"] = high
             groups["thresholds"]["low_percentiles"] = tuple(100.0 - v for v in high)
+            continue
+        if key == CRASH_RULE:
+            # Off keeps the base's OI level: it is not read while the rule is off.
+            liq_oi = (
+                {"crash_liq_level": None} if value is None else dict(zip(CRASH_LEVELS, value, strict=True))
+            )
+            groups.setdefault("confluence", {}).update(liq_oi)
             continue
         group, name = key.split(".", 1)
         groups.setdefault(group, {})[name] = value
@@ -109,6 +124,9 @@ def base_values(base: EngineParams, keys: Sequence[str]) -> dict[str, Any]:
     for key in keys:
         if key == PERCENTILE_LEVELS:
             out[key] = tuple(base.thresholds.high_percentiles)
+        elif key == CRASH_RULE:
+            c = base.confluence
+            out[key] = None if c.crash_liq_level is None else (c.crash_liq_level, c.crash_oi_level)
         else:
             group, name = key.split(".", 1)
             out[key] = getattr(getattr(base, group), name)

@@ -82,6 +82,13 @@ class ConfluenceSettings(_Section):
     action_min_layers: int = Field(default=3, ge=1, le=4)
     action_min_action_layers: int = Field(default=1, ge=1, le=4)
     extreme_override_layers: int | None = Field(default=None, ge=1, le=4)
+    crash_liq_level: int | None = Field(
+        default=None,
+        ge=2,
+        le=3,
+        description="one-sided crash rule: liq level (2 action, 3 extreme); null = off",
+    )
+    crash_oi_level: int = Field(default=2, ge=0, le=3, description="one-sided crash rule: OI level (0 = any)")
 
     @model_validator(mode="after")
     def _ordered(self) -> ConfluenceSettings:

@@ -10,7 +10,10 @@ from sniper_pipeline.engine import (
     confluence_tier,
     direction,
     liquidation_side,
+    run_engine,
 )
+
+from .helpers import make_bars, ramp, small_params
 
 UP, DOWN, NONE = 1, -1, 0
 
@@ -51,6 +54,81 @@ def test_extreme_override_is_off_by_default_and_documented_when_on() -> None:
     assert _tier(crash) == "watch"
     assert _tier(crash, ConfluenceParams(extreme_override_layers=2)) == "action"
     assert _tier([3, 2, 0, 0], ConfluenceParams(extreme_override_layers=2)) == "watch"
+
+
+# Levels in LAYERS order: funding, OI, liquidations, taker.
+CRASH = ConfluenceParams(crash_liq_level=3, crash_oi_level=2)
+
+
+@pytest.mark.parametrize(
+    ("levels", "expected"),
+    [
+        ([0, 2, 3, 0], "action"),  # liquidations extreme, OI flushed at action: a one-sided crash
+        ([0, 3, 3, 0], "action"),
+        ([1, 2, 3, 1], "action"),  # quiet funding and taker do not hold it back
+        ([0, 1, 3, 0], "watch"),  # OI only at watch: two layers, plain confluence
+        ([0, 0, 3, 0], "none"),  # liquidations alone
+        ([0, 2, 2, 0], "watch"),  # liquidations only at action
+        ([0, 3, 2, 0], "watch"),  # the levels swapped: OI extreme, liquidations action
+        ([3, 0, 0, 2], "watch"),  # funding and taker at those levels are not a crash
+    ],
+)
+def test_crash_rule_needs_liquidations_and_oi_at_their_levels(levels: list[int], expected: str) -> None:
+    assert _tier(levels, CRASH) == expected
+
+
+def test_crash_rule_is_off_by_default() -> None:
+    assert ConfluenceParams().crash_liq_level is None
+    assert _tier([0, 2, 3, 0]) == "watch"
+    assert _tier([0, 3, 3, 0], ConfluenceParams(crash_oi_level=0)) == "watch"  # OI level alone: still off
+
+
+def test_crash_rule_with_oi_level_zero_is_liquidations_alone() -> None:
+    params = ConfluenceParams(watch_min_layers=3, crash_liq_level=3, crash_oi_level=0)
+    assert _tier([0, 0, 3, 0], params) == "action"
+    assert _tier([0, 0, 2, 0], params) == "none"
+    assert _tier([0, 0, 2, 0], ConfluenceParams(crash_liq_level=2, crash_oi_level=0)) == "action"
+
+
+def test_crash_rule_is_vectorised_over_bars() -> None:
+    levels = np.array([[0, 2, 3, 0], [0, 1, 3, 0], [0, 2, 3, 0], [0, 0, 0, 0]], dtype=np.int8)
+    assert confluence_tier(levels, CRASH).tier.tolist() == [2, 1, 2, 0]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"crash_liq_level": 1},  # would make action without any layer at action
+        {"crash_liq_level": 4},
+        {"crash_liq_level": 0},
+        {"crash_liq_level": 3, "crash_oi_level": -1},
+        {"crash_liq_level": 3, "crash_oi_level": 4},
+        {"crash_oi_level": 4},  # checked even while the rule is off
+    ],
+)
+def test_crash_rule_levels_are_validated(kwargs: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="crash_"):
+        ConfluenceParams(**kwargs)
+
+
+def test_crash_bar_in_the_engine_is_action_with_the_liquidations_direction() -> None:
+    """Ramp layers (every 10-bar window holds 1..10: p85 8.65, p95 9.55, p99 9.91); at bar 15 shorts
+    are flushed far above the extreme and OI moves to its action band, funding and taker stay flat."""
+    n, bar = 20, 15
+    short_usd, oi = ramp(n), ramp(n)
+    short_usd[bar], oi[bar] = 50.0, 9.7
+    bars = make_bars(
+        n, funding_bps_8h=1.0, oi_roc_pct=oi, liq_long_usd=0.0, liq_short_usd=short_usd, taker_ratio=1.0
+    )
+    params = small_params(watch_min_layers=3, crash_liq_level=3, crash_oi_level=2)
+    signals = run_engine(bars, params).signals
+    row = signals.iloc[bar]
+    assert (row["funding_level"], row["oi_level"], row["liq_level"], row["taker_level"]) == (0, 2, 3, 0)
+    assert (row["tier"], row["direction"]) == ("action", "up")  # shorts liquidated: price went up
+    assert signals["tier"].tolist().count("action") == 1
+    events = run_engine(bars, params).events
+    assert list(zip(events["event"], events["tier"], strict=True))[:1] == [("open", "action")]
+    assert run_engine(bars, small_params(watch_min_layers=3)).signals.iloc[bar]["tier"] == "none"
 
 
 def test_layer_counts_are_reported() -> None:

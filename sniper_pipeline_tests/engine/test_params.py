@@ -23,6 +23,7 @@ def test_defaults_are_the_design_numbers() -> None:
     assert (p.tightening.taker_action_step, p.tightening.oi_roc_action_step_pct) == (0.05, 0.5)
     assert (p.confluence.watch_min_layers, p.confluence.action_min_layers) == (2, 3)
     assert p.confluence.extreme_override_layers is None  # the override is off by default
+    assert p.confluence.crash_liq_level is None  # so is the one-sided crash rule
     assert (p.direction.polarity_threshold, p.episodes.clear_bars, p.episodes.escalate_bars) == (0.2, 2, 3)
 
 

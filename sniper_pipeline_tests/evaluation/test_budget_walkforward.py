@@ -8,9 +8,12 @@ from hypothesis import strategies as st
 from sniper_pipeline.engine import EngineParams
 from sniper_pipeline.evaluation.budget import notifications, notifications_per_week
 from sniper_pipeline.evaluation.walkforward import (
+    CRASH_RULE,
+    DEFAULT_GRID,
     PERCENTILE_LEVELS,
     WindowScore,
     apply_overrides,
+    base_values,
     grid_points,
     rolling_splits,
     run_study,
@@ -66,6 +69,20 @@ def test_apply_overrides_and_grid():
     assert p.confluence.extreme_override_layers == 2
     assert dataclasses.replace(p, thresholds=base.thresholds, confluence=base.confluence) == base
     assert len(list(grid_points({"a": (1, 2), "b": (3, 4, 5)}))) == 6
+
+
+def test_crash_rule_grid_key_sets_both_levels_and_off_keeps_the_oi_level():
+    base = EngineParams()
+    on = apply_overrides(base, {CRASH_RULE: (3, 0)})
+    assert (on.confluence.crash_liq_level, on.confluence.crash_oi_level) == (3, 0)
+    assert base_values(on, [CRASH_RULE]) == {CRASH_RULE: (3, 0)}
+    off = apply_overrides(on, {CRASH_RULE: None})
+    assert (off.confluence.crash_liq_level, off.confluence.crash_oi_level) == (None, 0)
+    assert base_values(off, [CRASH_RULE]) == {CRASH_RULE: None}
+    assert base_values(base, [CRASH_RULE]) == {CRASH_RULE: None}
+    # Every option of the default grid is a valid rule (the engine refuses invalid levels).
+    for option in DEFAULT_GRID[CRASH_RULE]:
+        apply_overrides(base, {CRASH_RULE: option})
 
 
 def test_selection_prefers_budget_then_catch_then_lift():

@@ -28,6 +28,8 @@ def test_shipped_files_differ_from_the_engine_defaults_only_where_the_study_tune
         "thresholds.low_percentiles": (5.0, 2.0, 0.5),
         "confluence.watch_min_layers": 3,
         "confluence.extreme_override_layers": 2,
+        "confluence.crash_liq_level": 3,
+        "confluence.crash_oi_level": 0,
         "episodes.clear_bars": 6,
     }
     for dotted, value in tuned.items():
@@ -62,6 +64,16 @@ def test_values_reach_the_engine(tmp_path: Path) -> None:
     assert params.episodes.clear_bars == 3
 
 
+def test_crash_rule_loads_and_is_off_when_null(tmp_path: Path) -> None:
+    on = load_engine_params(
+        _write(tmp_path, thresholds="confluence: {crash_liq_level: 2, crash_oi_level: 1}\n")
+    )
+    assert (on.confluence.crash_liq_level, on.confluence.crash_oi_level) == (2, 1)
+    off = load_engine_params(_write(tmp_path, thresholds="confluence: {crash_liq_level: null}\n"))
+    assert off.confluence.crash_liq_level is None
+    assert off == EngineParams()  # null is the engine's default: the rule is off
+
+
 @pytest.mark.parametrize(
     ("file", "text", "key"),
     [
@@ -75,6 +87,12 @@ def test_values_reach_the_engine(tmp_path: Path) -> None:
         ("thresholds", "tightening: {decay_bars: -1}", "tightening.decay_bars"),
         ("thresholds", "tightening: {trigger: watch}", "tightening.trigger"),
         ("thresholds", "confluence: {watch_min_layers: 3, action_min_layers: 2}", "action_min_layers"),
+        ("thresholds", "confluence: {crash_liq_level: 1}", "confluence.crash_liq_level"),
+        ("thresholds", "confluence: {crash_liq_level: 4}", "confluence.crash_liq_level"),
+        ("thresholds", "confluence: {crash_liq_level: extreme}", "confluence.crash_liq_level"),
+        ("thresholds", "confluence: {crash_oi_level: -1}", "confluence.crash_oi_level"),
+        ("thresholds", "confluence: {crash_oi_level: 4}", "confluence.crash_oi_level"),
+        ("thresholds", "confluence: {crash_override: 2}", "confluence.crash_override"),  # not a key
         ("thresholds", "direction: {polarity_threshold: 1.5}", "direction.polarity_threshold"),
         ("thresholds", "percentiles: {lookbak_bars: 100}", "percentiles.lookbak_bars"),  # typo: not ignored
         ("alerts", "episodes: {clear_bars: 0}", "episodes.clear_bars"),
