@@ -30,6 +30,7 @@ class Runtime:
     plans: dict[str, CoinPlan]
     warehouse: WarehouseLocation
     requests_per_minute: int
+    rate_window_s: float = 60.0
 
     @property
     def partition_keys(self) -> list[str]:
@@ -78,6 +79,9 @@ def load_runtime() -> Runtime:
         requests_per_minute=int(
             os.environ.get("SNIPER_REQUESTS_PER_MINUTE", 80 if profile == "live" else 6000)
         ),
+        # The API counts per minute; a replay server started with a shorter --rate-window
+        # (tests) is matched by SNIPER_RATE_WINDOW_SECONDS.
+        rate_window_s=float(os.environ.get("SNIPER_RATE_WINDOW_SECONDS", "60")),
     )
 
 

@@ -140,6 +140,7 @@ class CoinGlassClient:
         *,
         timeout: tuple[float, float] = (5, 30),
         max_retries: int = 5,
+        max_rate_limit_retries: int = 20,
         max_retry_seconds: float = 120,
         backoff_factor: float = 0.5,
         backoff_max: float = 30.0,
@@ -161,6 +162,7 @@ class CoinGlassClient:
         self.timeout = timeout
         self.policy = RetryPolicy(
             max_retries=max_retries,
+            max_rate_limit_retries=max_rate_limit_retries,
             max_retry_seconds=max_retry_seconds,
             backoff_factor=backoff_factor,
             backoff_max=backoff_max,
@@ -306,14 +308,20 @@ class CoinGlassClient:
 
     _last_date: datetime | None = None
 
-    def _on_retry(self, event: RetryEvent) -> None:
+    def _on_retry(self, event: RetryEvent) -> float:
+        """Count the retry and take its rate-limit token; returns the seconds already waited."""
         calllog: _CallLog | None = getattr(self._local, "calllog", None)
         if calllog is not None:
             calllog.events.append(event)
         log.info("coinglass retry %d after %s, waiting %.2f s", event.attempt, event.reason, event.delay)
-        if self.rate_limiter is not None:
-            # Each retry is another request against the key's per-minute budget.
-            self.rate_limiter.acquire()
+        if self.rate_limiter is None:
+            return 0.0
+        if event.reason == "status 429":
+            # Every process sharing the key holds back, not only this call: the server's
+            # window is shared, and retrying alone while others keep sending prolongs the storm.
+            self.rate_limiter.pause(event.delay)
+        # Each retry is another request against the key's budget; after a pause this waits it out.
+        return self.rate_limiter.acquire()
 
     def _may_retry_body(self, failures: int, calllog: _CallLog, started: float) -> bool:
         if failures >= self.body_retries:

@@ -170,7 +170,8 @@ class RateLimitError(CoinGlassError):
     """HTTP 429 after the retry budget was spent."""
 
     default_remedy = (
-        "the key's per-minute limit is used up: lower requests_per_minute of the RateLimiter or wait"
+        "the key's per-minute limit stayed used up past the retry budget: another process may share "
+        "the key; lower SNIPER_REQUESTS_PER_MINUTE or wait for the window to reset"
     )
 
     def __init__(self, summary: str, *, retry_after: float | None = None, **kwargs: Any) -> None:

@@ -144,15 +144,23 @@ def _column(
     endpoint: str | None,
     seen: set[str],
 ) -> list[Any]:
-    """Values of one output column, row by row taking the first accepted name the row has."""
+    """Values of one output column, row by row taking the first accepted name the row has.
+
+    A required field absent from some rows (not null: absent) is drift too: the other rows
+    prove the field exists, so those rows were renamed upstream (e.g. on one page of several)
+    and reading them as nulls would pass them off as missing data.
+    """
     out: list[Any] = []
     bad: list[Any] = []
-    for row in rows:
+    absent: list[int] = []
+    for i, row in enumerate(rows):
         raw = None
         for name in present:
             if name in row:
                 raw = row[name]
                 break
+        else:
+            absent.append(i)
         if spec.kind == "str":
             out.append(None if raw is None else str(raw))
             continue
@@ -164,6 +172,13 @@ def _column(
         except BadValueError:
             bad.append(raw)
             out.append(math.nan)
+    if absent and spec.required:
+        raise _drift(
+            endpoint,
+            f"field {spec.names[0]!r} is absent from {len(absent)} of {len(rows)} rows "
+            f"(first: row {absent[0]}, whose fields are {sorted(rows[absent[0]])})",
+            seen,
+        )
     if bad:
         what = "epoch-ms times" if spec.kind == "ms" else "numbers"
         raise _drift(

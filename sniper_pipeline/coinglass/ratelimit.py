@@ -1,7 +1,8 @@
 """Client-side rate limiting: a token bucket that adapts to the API-KEY-*-LIMIT headers.
 
 Interface (what the client calls): `acquire()` before each request, `observe(used, max)`
-with the headers of each response. `RateLimiter` keeps its bucket in memory;
+with the headers of each response, `pause(seconds)` after a 429 (every sharer waits it out).
+`RateLimiter` keeps its bucket in memory;
 `FileRateLimiter` keeps the same bucket in a small JSON file under an `fcntl.flock`,
 so several processes (Dagster runs, the CLI) share one budget per key. Another
 shared store (a database row) only has to override `_transaction`.
@@ -9,6 +10,11 @@ shared store (a database row) only has to override `_transaction`.
 The bucket works by reservation: `acquire` always takes a token, letting the count go
 negative, and sleeps (outside any lock) for the debt it created. Concurrent callers
 therefore queue fairly without holding the lock while they wait.
+
+The API counts requests per fixed window (a minute; `window_s` shortens it for replay tests).
+A bucket lets through at most `burst + rate x window` requests in any span of one window, so
+the rate is set to `(limit - burst) x SAFETY / window`: the server's count can never reach
+the limit from our side alone, and a 429 at steady state means someone else shares the key.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+# Share of (limit - burst) per window actually used: headroom for late sleeps and clock skew.
+SAFETY = 0.95
+
 
 @dataclass
 class BucketState:
@@ -38,14 +47,17 @@ class BucketState:
 
 @dataclass(frozen=True)
 class BucketParams:
-    requests_per_minute: float
+    limit: float  # requests the plan allows per window
+    window_s: float  # the server's counting window: 60 s on the real API
     burst: float
     high_water: float  # fraction of the server's max at which we start to slow down
     slow_factor: float  # rate multiplier while above high water
 
     def base_rate(self, server_max: int | None) -> float:
-        rpm = self.requests_per_minute if not server_max else min(self.requests_per_minute, server_max)
-        return max(rpm, 1e-9) / 60.0
+        """Tokens per second such that no window of the server sees more than its limit."""
+        limit = self.limit if not server_max else min(self.limit, server_max)
+        burst = min(self.burst, max(1.0, limit / 10.0))
+        return max((limit - burst) * SAFETY, 0.5) / self.window_s
 
 
 def refill(state: BucketState, now: float, params: BucketParams) -> None:
@@ -59,6 +71,12 @@ def take(state: BucketState, now: float, params: BucketParams) -> float:
     refill(state, now, params)
     state.tokens -= 1.0
     return 0.0 if state.tokens >= 0 else -state.tokens / state.rate
+
+
+def pause(state: BucketState, now: float, params: BucketParams, seconds: float) -> None:
+    """Hold every sharer back `seconds` from now (the server said 429, Retry-After)."""
+    refill(state, now, params)
+    state.tokens = min(state.tokens, -max(0.0, seconds) * state.rate)
 
 
 def adapt(
@@ -79,27 +97,29 @@ def adapt(
 
 
 class RateLimiter:
-    """In-process token bucket: `requests_per_minute` on average, `burst` at once."""
+    """In-process token bucket: below `limit` requests per `window_s`, `burst` at once."""
 
     def __init__(
         self,
-        requests_per_minute: float,
+        limit: float,
         *,
+        window_s: float = 60.0,
         burst: float | None = None,
         high_water: float = 0.8,
         slow_factor: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         sleeper: Callable[[float], None] = time.sleep,
     ) -> None:
-        if requests_per_minute <= 0:
-            raise ValueError("requests_per_minute must be > 0")
+        if limit <= 0 or window_s <= 0:
+            raise ValueError("limit and window_s must be > 0")
         if not 0 < high_water <= 1 or not 0 < slow_factor <= 1:
             raise ValueError("high_water and slow_factor must be in (0, 1]")
         self.params = BucketParams(
-            requests_per_minute=float(requests_per_minute),
-            # A sixth of a minute's quota at once: bursty enough for paging, and it keeps a
-            # fixed-window server from seeing most of a minute's quota twice across its boundary.
-            burst=float(burst) if burst is not None else max(1.0, requests_per_minute / 6.0),
+            limit=float(limit),
+            window_s=float(window_s),
+            # A tenth of the window's quota at once: bursty enough for paging, small enough to
+            # leave most of the quota to the steady rate (see base_rate).
+            burst=float(burst) if burst is not None else max(1.0, limit / 10.0),
             high_water=high_water,
             slow_factor=slow_factor,
         )
@@ -108,8 +128,12 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._state = self._initial_state()
 
-    def _initial_state(self) -> BucketState:
+    def _fresh_state(self) -> BucketState:
         return BucketState(tokens=self.params.burst, updated=self._clock(), rate=self.params.base_rate(None))
+
+    def _initial_state(self) -> BucketState:
+        # FileRateLimiter never reads it: its state lives in the file (see _load).
+        return self._fresh_state()
 
     @contextmanager
     def _transaction(self) -> Iterator[BucketState]:
@@ -128,6 +152,10 @@ class RateLimiter:
             self._sleeper(wait)
         return wait
 
+    def pause(self, seconds: float) -> None:
+        """After a 429: no request of any sharer goes out for `seconds` (Retry-After)."""
+        self._with_state(lambda s, now: pause(s, now, self.params, seconds))
+
     def observe(self, used: int | None, max_: int | None) -> None:
         """Report API-KEY-USE-LIMIT / API-KEY-MAX-LIMIT of a response (None when absent)."""
         if max_ is None and used is None:
@@ -144,7 +172,7 @@ class RateLimiter:
         return self._with_state(copy)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(requests_per_minute={self.params.requests_per_minute:g})"
+        return f"{type(self).__name__}(limit={self.params.limit:g} per {self.params.window_s:g} s)"
 
 
 class FileRateLimiter(RateLimiter):
@@ -158,8 +186,9 @@ class FileRateLimiter(RateLimiter):
     def __init__(
         self,
         path: str | os.PathLike[str],
-        requests_per_minute: float,
+        limit: float,
         *,
+        window_s: float = 60.0,
         burst: float | None = None,
         high_water: float = 0.8,
         slow_factor: float = 0.5,
@@ -170,7 +199,8 @@ class FileRateLimiter(RateLimiter):
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         super().__init__(
-            requests_per_minute,
+            limit,
+            window_s=window_s,
             burst=burst,
             high_water=high_water,
             slow_factor=slow_factor,
@@ -193,20 +223,18 @@ class FileRateLimiter(RateLimiter):
     def _load(self) -> BucketState:
         try:
             raw = json.loads(self.path.read_text())
+            if (raw["limit"], raw["window_s"]) != (self.params.limit, self.params.window_s):
+                # Another plan (a changed setting): its rate and tokens do not apply to ours.
+                return self._fresh_state()
             return BucketState(
                 **{k: raw[k] for k in ("tokens", "updated", "rate", "server_max", "server_used")}
             )
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             # Missing or damaged state: start a fresh bucket rather than fail the fetch.
-            return BucketState(
-                tokens=self.params.burst, updated=self._clock(), rate=self.params.base_rate(None)
-            )
+            return self._fresh_state()
 
     def _save(self, state: BucketState) -> None:
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(asdict(state)))
+        record = {**asdict(state), "limit": self.params.limit, "window_s": self.params.window_s}
+        tmp.write_text(json.dumps(record))
         os.replace(tmp, self.path)  # atomic: a reader never sees half a file
-
-    def _initial_state(self) -> BucketState:
-        # Not used: the file is the state. Kept so the base constructor needs no special case.
-        return BucketState(tokens=self.params.burst, updated=self._clock(), rate=self.params.base_rate(None))

@@ -9,7 +9,11 @@ resets; GET only; Retry-After honoured). `CoinGlassRetry` changes three things:
 - a total time budget (`max_retry_seconds`): a retry whose wait would overrun it is not
   made, so a Retry-After of an hour fails at once with the server's answer;
 - an `on_retry` hook per retry, which the client uses to count attempts and to take a
-  rate-limiter token for each extra request.
+  rate-limiter token for each extra request; the seconds the hook already waited are not
+  slept again;
+- a 429 does not use up `total` (meant for failures) but its own `rate_limit_retries`:
+  a storm of 429s is the server pacing us, and waiting it out within the time budget is
+  the right answer.
 
 Checked against urllib3 2.x (`Retry.increment/new/sleep`, `backoff_jitter`, `backoff_max`).
 """
@@ -111,7 +115,8 @@ class CoinGlassRetry(Retry):
         max_retry_seconds: float = 120.0,
         monotonic: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
-        on_retry: Callable[[RetryEvent], None] | None = None,
+        on_retry: Callable[[RetryEvent], float | None] | None = None,
+        rate_limit_retries: int = 20,
         budget_spent: float = 0.0,
         budget_started: float | None = None,
         next_delay: float = 0.0,
@@ -123,6 +128,7 @@ class CoinGlassRetry(Retry):
         self.monotonic = monotonic
         self.rand = rand
         self.on_retry = on_retry
+        self.rate_limit_retries = rate_limit_retries
         # Budget bookkeeping travels with the immutable Retry copies urllib3 makes per attempt.
         self.budget_spent = budget_spent
         self.budget_started = budget_started
@@ -135,6 +141,7 @@ class CoinGlassRetry(Retry):
             "monotonic",
             "rand",
             "on_retry",
+            "rate_limit_retries",
             "budget_spent",
             "budget_started",
             "next_delay",
@@ -169,7 +176,18 @@ class CoinGlassRetry(Retry):
         _pool: ConnectionPool | None = None,
         _stacktrace: TracebackType | None = None,
     ) -> CoinGlassRetry:
-        new_retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        rate_limited = response is not None and error is None and response.status == 429
+        counted: CoinGlassRetry = self
+        if rate_limited:
+            if self.rate_limit_retries <= 0:
+                used_up = ResponseError("status 429: rate-limit retries used up")
+                raise MaxRetryError(_pool, url, used_up) from used_up  # type: ignore[arg-type]
+            # Hand urllib3 one extra `total` so its decrement leaves the failure count as it was.
+            counted = self.new(
+                total=None if self.total is None else self.total + 1,
+                rate_limit_retries=self.rate_limit_retries - 1,
+            )
+        new_retry = super(CoinGlassRetry, counted).increment(method, url, response, error, _pool, _stacktrace)
         retry_after = None
         if response is not None and self.respect_retry_after_header:
             try:
@@ -192,14 +210,20 @@ class CoinGlassRetry(Retry):
             reason = error or _budget_reason(response, delay, self.max_retry_seconds - used)
             raise MaxRetryError(_pool, url, reason) from reason  # type: ignore[arg-type]
         attempt = len(new_retry.history)
+        waited = 0.0
         if self.on_retry is not None:
             cause = (
                 f"status {response.status}"
                 if response is not None and error is None
                 else type(error).__name__
             )
-            self.on_retry(RetryEvent(attempt=attempt, delay=delay, reason=cause, retry_after=retry_after))
-        return new_retry.new(budget_spent=self.budget_spent + delay, budget_started=started, next_delay=delay)
+            event = RetryEvent(attempt=attempt, delay=delay, reason=cause, retry_after=retry_after)
+            waited = self.on_retry(event) or 0.0
+        return new_retry.new(
+            budget_spent=self.budget_spent + delay,
+            budget_started=started,
+            next_delay=max(0.0, delay - waited),
+        )
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         # The delay was decided (and checked against the budget) in increment().
@@ -229,7 +253,8 @@ def _budget_reason(response: BaseHTTPResponse | None, delay: float, left: float)
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_retries: int = 5
+    max_retries: int = 5  # failures (5xx, resets, timeouts) retried per call
+    max_rate_limit_retries: int = 20  # 429s waited out per call, within the time budget
     max_retry_seconds: float = 120.0
     backoff_factor: float = 0.5
     backoff_max: float = 30.0
@@ -242,7 +267,7 @@ class RetryPolicy:
         sleeper: Sleeper | None = None,
         rand: Callable[[], float] = random.random,
         monotonic: Callable[[], float] = time.monotonic,
-        on_retry: Callable[[RetryEvent], None] | None = None,
+        on_retry: Callable[[RetryEvent], float | None] | None = None,
     ) -> CoinGlassRetry:
         return CoinGlassRetry(
             total=self.max_retries,
@@ -265,6 +290,7 @@ class RetryPolicy:
             monotonic=monotonic,
             rand=rand,
             on_retry=on_retry,
+            rate_limit_retries=self.max_rate_limit_retries,
         )
 
 

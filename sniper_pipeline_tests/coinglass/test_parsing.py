@@ -311,10 +311,28 @@ def test_renamed_field_is_schema_drift_naming_missing_and_seen() -> None:
 def test_missing_time_is_schema_drift() -> None:
     with pytest.raises(SchemaDriftError, match="'time'"):
         parse_ohlc([{"timestamp": T0, "open": 1, "high": 1, "low": 1, "close": 1}], interval="4h", now=NOW)
-    with pytest.raises(SchemaDriftError, match="no 'time'"):
+    with pytest.raises(SchemaDriftError, match="'time' is absent from 1 of 2 rows"):
         parse_ohlc(
             [{"time": T0, "open": 1, "high": 1, "low": 1, "close": 1}, {"open": 1}], interval="4h", now=NOW
         )
+    with pytest.raises(SchemaDriftError, match="1 rows have no 'time'"):  # present but null
+        parse_ohlc(
+            [{"time": T0, "open": 1, "high": 1, "low": 1, "close": 1}, {"time": None, "open": 1}],
+            interval="4h",
+            now=NOW,
+        )
+
+
+def test_field_absent_from_some_rows_is_drift_but_null_is_data() -> None:
+    full = {"time": T0, "open": 1, "high": 2, "low": 0.5, "close": 1.5}
+    renamed = {"time": T0 + 4 * 3_600_000, "open": 1, "high": 2, "low": 0.5, "close_renamed": 1.5}
+    with pytest.raises(SchemaDriftError, match="'close' is absent from 1 of 2 rows") as info:
+        parse_ohlc([full, renamed], interval="4h", now=NOW)
+    assert "close_renamed" in str(info.value)
+    nulled = {**renamed, "close": None}
+    del nulled["close_renamed"]
+    parsed = parse_ohlc([full, nulled], interval="4h", now=NOW)
+    assert parsed.frame["close"].isna().tolist() == [False, True]
 
 
 def test_time_in_seconds_is_drift_not_1970() -> None:

@@ -68,6 +68,9 @@ def assert_clear(err: CoinGlassError, cause: str, endpoint: str = OI_PATH) -> No
 RECOVERED = [
     # spec, waits requested before each retry (Retry-After when sent, else backoff 0.5 x 2^n)
     pytest.param("429=2:2", [2.0, 2.0], id="429 with Retry-After"),
+    # 429s do not use up the 5 failure retries: a storm is waited out within the time budget.
+    pytest.param("429=1:8", [1.0] * 8, id="429 storm with Retry-After"),
+    pytest.param("noretryafter429:7", [0.5, 1, 2, 4, 8, 16, 30], id="429 storm without Retry-After"),
     pytest.param("noretryafter429:2", [0.5, 1.0], id="429 without Retry-After"),
     pytest.param("500:2", [0.5, 1.0], id="500"),
     pytest.param("502:2", [0.5, 1.0], id="502"),
@@ -96,8 +99,9 @@ def test_transient_fault_recovers_with_the_same_result(
 
 FAILED = [
     # spec, class, cause in the message, attempts, client options
-    pytest.param("429=1:6", RateLimitError, "HTTP 429", 6, {}, id="429 storm"),
-    pytest.param("noretryafter429:6", RateLimitError, "HTTP 429", 6, {}, id="429 storm without Retry-After"),
+    # 1 + 20 rate-limit retries; without Retry-After the backoff reaches the 120 s budget first.
+    pytest.param("429=1:*", RateLimitError, "HTTP 429", 21, {}, id="429 storm past 20 retries"),
+    pytest.param("noretryafter429:*", RateLimitError, "HTTP 429", 9, {}, id="429 storm past the time budget"),
     pytest.param("500:6", ServerError, "HTTP 500", 6, {}, id="500"),
     pytest.param("502:6", ServerError, "HTTP 502", 6, {}, id="502"),
     pytest.param("503:6", ServerError, "HTTP 503", 6, {}, id="503"),
@@ -131,11 +135,19 @@ def test_fault_past_the_budget_fails_clearly(
 
 def test_429_storm_names_the_servers_retry_after(server: ReplayServer) -> None:
     client, sleeper = make_client(server)
-    server.set_faults(f"429=7@{OI_PATH}:6")
+    server.set_faults(f"429=7@{OI_PATH}:*")
     with pytest.raises(RateLimitError) as info:
         fetch(client)
     assert info.value.retry_after == 7 and "Retry-After: 7 s" in str(info.value)
-    assert sleeper.delays == [7.0] * 5
+    assert sleeper.delays == [7.0] * 17  # an 18th wait would overrun the 120 s budget
+
+
+def test_429s_leave_the_failure_retries_to_failures(server: ReplayServer) -> None:
+    client, sleeper = make_client(server)
+    server.set_faults(f"503@{OI_PATH}:4,429=1@{OI_PATH}:6,503@{OI_PATH}:1")
+    fetch(client)  # 5 failures and 6 x 429: more than max_retries=5 retries in all
+    # The backoff after the storm counts every consecutive error, so it is at its cap.
+    assert calls(server) == 12 and sleeper.delays == [0.5, 1.0, 2.0, 4.0] + [1.0] * 6 + [30.0]
 
 
 def test_retry_after_beyond_the_time_budget_fails_at_once(server: ReplayServer) -> None:

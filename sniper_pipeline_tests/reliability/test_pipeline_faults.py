@@ -1,7 +1,9 @@
 """Three representative faults through the whole coin scan (raw assets with their GX checks, dbt,
 signals, alert events, outbox), in process for HYPE, compared with one fault-free run.
 
-- a 429 storm past the retry budget: the first run fails clearly, a second run recovers;
+- a 429 storm: waited out inside the run (every sharer of the key pauses for the Retry-After);
+- a 429 whose Retry-After is past the retry budget: the first run fails clearly, a second run
+  recovers;
 - a 503 burst: retried inside the run;
 - malformed (truncated) JSON on page 2 of a backfill, twice (past the body retry): the first
   run fails with that layer's table empty, a second run recovers.
@@ -81,12 +83,21 @@ def assert_same_as_baseline(pipeline: Pipeline, engine: Any, sent_before: int) -
     assert len(pipeline.receiver.received) - sent_before == pipeline.baseline_sent
 
 
-def test_429_storm_fails_clearly_and_a_second_run_recovers(pipeline: Pipeline) -> None:
+def test_429_storm_is_waited_out_inside_the_run(pipeline: Pipeline) -> None:
     harness = pipeline.harness
     engine = harness.use_warehouse("storm")
     sent_before = len(pipeline.receiver.received)
+    outcome = harness.run(f"429=1@{HISTORY_GLOB}:8")  # more 429s in a row than the 5 failure retries
+    assert outcome.success, outcome.failures
+    assert_same_as_baseline(pipeline, engine, sent_before)
 
-    first = harness.run(f"429=1@{HISTORY_GLOB}:6")  # 6 x 429 = the first request and its 5 retries
+
+def test_429_past_the_retry_budget_fails_clearly_and_a_second_run_recovers(pipeline: Pipeline) -> None:
+    harness = pipeline.harness
+    engine = harness.use_warehouse("storm-past-budget")
+    sent_before = len(pipeline.receiver.received)
+
+    first = harness.run(f"429=3600@{HISTORY_GLOB}:1")  # Retry-After an hour: past the 120 s budget
     assert not first.success
     [failure] = first.failures
     assert failure.startswith("raw_funding:")
@@ -94,7 +105,7 @@ def test_429_storm_fails_clearly_and_a_second_run_recovers(pipeline: Pipeline) -
         FUNDING_PATH in failure
         and COIN in failure
         and "HTTP 429" in failure
-        and "after 6 attempts" in failure
+        and "Retry-After: 3600 s" in failure
     )
     diffs = state_diff(engine, pipeline.baseline)
     assert diffs["raw_funding"].actual == 0  # the failed layer wrote nothing

@@ -116,6 +116,8 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._start = float("-inf")  # the first request opens the first window
         self._used = 0
+        self.refused = 0  # requests answered 429 by this limit (injected 429s not included)
+        self.peak = 0  # most requests allowed in one window so far
 
     def _roll(self, now: float) -> None:
         if now - self._start >= self.window_s:
@@ -128,8 +130,10 @@ class RateLimiter:
             self._roll(now)
             reset_in = self._start + self.window_s - now
             if self.limit is not None and self._used >= self.limit:
+                self.refused += 1
                 return False, self._used, reset_in
             self._used += 1
+            self.peak = max(self.peak, self._used)
             return True, self._used, reset_in
 
     def used(self) -> int:

@@ -26,18 +26,27 @@ class CoinGlassResource(dg.ConfigurableResource):
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
     max_retries: int = 5
+    max_rate_limit_retries: int = 20
     max_retry_seconds: float = 120.0
     requests_per_minute: int = Field(80, description="the plan's limit: 30, 80, 300 or 1200")
+    rate_window_s: float = Field(
+        60.0, description="the server's counting window; shorter only against a replay server in tests"
+    )
     rate_limit_state: str | None = None  # shared limiter state file; default under data/
 
     def client(self) -> CoinGlassClient:
         """A client whose clock follows the server's `Date` (the replay server's simulated now)."""
-        limiter = FileRateLimiter(self.rate_limit_state or default_rate_state(), self.requests_per_minute)
+        limiter = FileRateLimiter(
+            self.rate_limit_state or default_rate_state(),
+            self.requests_per_minute,
+            window_s=self.rate_window_s,
+        )
         client = CoinGlassClient(
             self.base_url,
             self.api_key,
             timeout=(self.connect_timeout_s, self.read_timeout_s),
             max_retries=self.max_retries,
+            max_rate_limit_retries=self.max_rate_limit_retries,
             max_retry_seconds=self.max_retry_seconds,
             # One budget for every process on this host (steps, sensors, the CLI).
             rate_limiter=limiter,
@@ -61,6 +70,7 @@ def build_resources(runtime: Runtime) -> dict[str, dg.ConfigurableResource]:
             base_url=runtime.base_url,
             api_key=dg.EnvVar("CG_API_KEY"),
             requests_per_minute=runtime.requests_per_minute,
+            rate_window_s=runtime.rate_window_s,
         ),
         "warehouse": WarehouseResource(url=runtime.warehouse.url.render_as_string(hide_password=False)),
     }
