@@ -9,6 +9,7 @@ a replay server that enforces a rate limit (its window shortened to keep the tes
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -37,6 +38,12 @@ LIMIT = 12  # requests per window, as the server counts them
 WINDOW_S = 6.0  # the API's minute, shortened
 STORM = 10  # consecutive 429s (Retry-After 1 s) injected mid-backfill: more than the 5 failure retries
 SELECT = ["--select", ",".join(table.name for table in LAYER_TABLES.values()), "--partition"]
+# One process per coin is the concurrency under test; steps in that process need no subprocesses.
+IN_PROCESS = ["--config-json", json.dumps({"execution": {"config": {"in_process": {}}}})]
+
+
+def coin_warehouse(root: Path, coin: str) -> str:
+    return f"duckdb:///{root / f'{coin}.duckdb'}"
 
 
 def backfill(coins: list[str], env: dict[str, str], root: Path) -> dict[str, tuple[int, str]]:
@@ -50,10 +57,19 @@ def backfill(coins: list[str], env: dict[str, str], root: Path) -> dict[str, tup
             **env,
             "DAGSTER_HOME": str(home),
             # One warehouse file per coin: DuckDB is single-process, and the test is about the API.
-            "SNIPER_WAREHOUSE_URL": f"duckdb:///{root / f'{coin}.duckdb'}",
+            "SNIPER_WAREHOUSE_URL": coin_warehouse(root, coin),
         }
         procs[coin] = subprocess.Popen(
-            [DAGSTER, "asset", "materialize", "-m", "sniper_pipeline.definitions", *SELECT, coin],
+            [
+                DAGSTER,
+                "asset",
+                "materialize",
+                "-m",
+                "sniper_pipeline.definitions",
+                *IN_PROCESS,
+                *SELECT,
+                coin,
+            ],
             env=coin_env,
             cwd=project_dir(),
             stdout=subprocess.PIPE,
@@ -74,7 +90,7 @@ def recordings() -> Path:
 def tables(root: Path, coins: list[str]) -> dict[tuple[str, str], list[tuple[Any, ...]]]:
     out = {}
     for coin in coins:
-        engine = make_engine(warehouse_location(f"duckdb:///{root / f'{coin}.duckdb'}"))
+        engine = make_engine(warehouse_location(coin_warehouse(root, coin)))
         for table in LAYER_TABLES.values():
             out[(coin, table.name)] = table_rows(engine, table)
         engine.dispose()
@@ -93,7 +109,7 @@ def reference_backfill(recordings: Path, env: dict[str, str], root: Path) -> tup
         client = CoinGlassClient(server.base_url, "reference")
         client.sync_clock()
         for coin in runtime.partition_keys:
-            engine = make_engine(warehouse_location(f"duckdb:///{root / f'{coin}.duckdb'}"))
+            engine = make_engine(warehouse_location(coin_warehouse(root, coin)))
             for source in runtime.plans[coin].sources.values():
                 if source is not None:
                     ingest_layer(
