@@ -40,7 +40,6 @@ from sniper_pipeline_tests.reliability.support import (
 pytestmark = pytest.mark.slow
 
 
-
 @dataclass
 class Pipeline:
     harness: PipelineHarness
