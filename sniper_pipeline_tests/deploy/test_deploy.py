@@ -22,6 +22,7 @@ from sniper_pipeline_tests.conftest import free_port
 
 DEPLOY = project_dir() / "deploy"
 BIN = Path(sys.executable).parent
+CODE_SERVER = [str(BIN / "dagster"), "api", "grpc", "-m", "sniper_pipeline.definitions", "-h", "127.0.0.1"]
 
 
 def test_compose_file_names_every_service_and_the_postgres_instance() -> None:
@@ -42,9 +43,22 @@ def test_compose_file_names_every_service_and_the_postgres_instance() -> None:
     assert "CG_API_KEY" in env and "sentinel" not in str(env).lower()
 
 
+def start_code_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """`dagster api grpc` as the compose file runs it, its output kept for the failure message."""
+    port = free_port()
+    with open(log, "ab") as out:
+        server = subprocess.Popen(
+            [*CODE_SERVER, "-p", str(port)],
+            env=env,
+            cwd=project_dir(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return server, port
+
+
 @pytest.mark.slow
 def test_code_location_loads_through_grpc(tmp_path: Path) -> None:
-    port = free_port()
     env = {
         **os.environ,
         "DAGSTER_HOME": str(tmp_path),
@@ -53,26 +67,15 @@ def test_code_location_loads_through_grpc(tmp_path: Path) -> None:
         "CG_BASE_URL": "http://127.0.0.1:9",
         "CG_API_KEY": "grpc-test",
     }
-    server = subprocess.Popen(
-        [
-            str(BIN / "dagster"),
-            "api",
-            "grpc",
-            "-m",
-            "sniper_pipeline.definitions",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        env=env,
-        cwd=project_dir(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "grpc-server.log"
+    server, port = start_code_server(env, log)
     try:
-        listed = ""
-        for _ in range(120):
+        listed, errors = "", ""
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                # Exited (e.g. the port was taken between free_port and bind): once more, elsewhere.
+                server, port = start_code_server(env, log)
             done = subprocess.run(
                 [str(BIN / "dagster"), "job", "list", "--grpc-host", "127.0.0.1", "--grpc-port", str(port)],
                 env=env,
@@ -80,12 +83,13 @@ def test_code_location_loads_through_grpc(tmp_path: Path) -> None:
                 text=True,
                 timeout=120,
             )
-            listed = done.stdout
+            listed, errors = done.stdout, done.stderr
             if done.returncode == 0:
                 break
             time.sleep(1)
+        context = f"job list: {listed}{errors[-2000:]}\ncode server log:\n{log.read_text()[-3000:]}"
         for job in ("coin_scan_job", "snapshots_job", "health_check_job", "deliver_outbox_job"):
-            assert job in listed, listed
+            assert job in listed, context
     finally:
         server.terminate()
         server.wait(timeout=30)
