@@ -3,7 +3,6 @@ production instance config keeps Dagster's storage on a real PostgreSQL server."
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -16,9 +15,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from sniper_pipeline.coinglass.replay.sample import sample_dir
 from sniper_pipeline.settings.paths import project_dir
-from sniper_pipeline_tests.conftest import free_port
+from sniper_pipeline_tests.conftest import UNUSED_SERVER, free_port, replay_process_env
 
 DEPLOY = project_dir() / "deploy"
 BIN = Path(sys.executable).parent
@@ -59,14 +57,12 @@ def start_code_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[
 
 @pytest.mark.slow
 def test_code_location_loads_through_grpc(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(tmp_path),
-        "SNIPER_DATA_DIR": str(tmp_path / "data"),
-        "SNIPER_REPLAY_DIR": str(sample_dir()),
-        "CG_BASE_URL": "http://127.0.0.1:9",
-        "CG_API_KEY": "grpc-test",
-    }
+    env = replay_process_env(
+        data_dir=tmp_path / "data", base_url=UNUSED_SERVER, api_key="grpc-test", DAGSTER_HOME=str(tmp_path)
+    )
+    # Storage first, as deployed: a code server and `dagster job list` creating the same SQLite
+    # storage at once can stamp its alembic version twice, and every later call then fails.
+    subprocess.run([str(BIN / "dagster"), "instance", "migrate"], env=env, check=True, capture_output=True)
     log = tmp_path / "grpc-server.log"
     server, port = start_code_server(env, log)
     try:
