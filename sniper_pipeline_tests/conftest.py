@@ -93,3 +93,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def replay_process_env(
+    *, data_dir: Path, base_url: str, api_key: str, replay_dir: Path | None = None, **extra: str
+) -> dict[str, str]:
+    """Environment for a Dagster/sniper subprocess in the replay profile: this process's
+    environment plus the recordings, the server, a key and generated state under `data_dir`."""
+    from sniper_pipeline.coinglass.replay.sample import sample_dir
+
+    return {
+        **os.environ,
+        "SNIPER_PROFILE": "replay",
+        "SNIPER_REPLAY_DIR": str(replay_dir or sample_dir()),
+        "CG_BASE_URL": base_url,
+        "CG_API_KEY": api_key,
+        "SNIPER_DATA_DIR": str(data_dir),
+        **extra,
+    }
+
+
+# For processes that load the definitions but must not reach a server: nothing listens on port 9.
+UNUSED_SERVER = "http://127.0.0.1:9"

@@ -4,7 +4,6 @@ second scan of one coin as a sensor would trigger it, neither lose nor duplicate
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from sniper_pipeline.commands.environment import recordings_end
 from sniper_pipeline.settings.paths import project_dir
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.url import warehouse_location
+from sniper_pipeline_tests.conftest import replay_process_env
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 TABLES = (
@@ -82,19 +82,17 @@ def test_parallel_coin_scans_on_postgres(pg_url: str, tmp_path: Path) -> None:
         (project_dir() / "config" / "dagster-postgres.yaml").read_text()
     )
     with ReplayServer(folder, quiet=True, now=recordings_end(folder)) as server:
-        env = {
-            **os.environ,
-            "DAGSTER_HOME": str(tmp_path / "home"),
-            "SNIPER_DATA_DIR": str(tmp_path / "data"),
-            "SNIPER_PROFILE": "replay",
-            "SNIPER_REPLAY_DIR": str(folder),
-            "CG_BASE_URL": server.base_url,
-            "CG_API_KEY": "parallel-test",
-            "SNIPER_WAREHOUSE_URL": pg_url,
-            "DAGSTER_PG_URL": make_url(pg_url)
+        env = replay_process_env(
+            data_dir=tmp_path / "data",
+            base_url=server.base_url,
+            api_key="parallel-test",
+            replay_dir=folder,
+            DAGSTER_HOME=str(tmp_path / "home"),
+            SNIPER_WAREHOUSE_URL=pg_url,
+            DAGSTER_PG_URL=make_url(pg_url)
             .set(drivername="postgresql+psycopg2")
             .render_as_string(hide_password=False),
-        }
+        )
         # As deployed: Dagster's storage and the warehouse schema exist before runs go parallel.
         subprocess.run([DAGSTER, "instance", "migrate"], env=env, check=True, capture_output=True)
         make_engine(warehouse_location(pg_url)).dispose()

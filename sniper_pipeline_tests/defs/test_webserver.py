@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -13,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from sniper_pipeline.coinglass.replay.sample import sample_dir
 from sniper_pipeline.settings.paths import project_dir
-from sniper_pipeline_tests.conftest import free_port
+from sniper_pipeline_tests.conftest import UNUSED_SERVER, free_port, replay_process_env
 
 QUERY = """
 {
@@ -58,14 +56,9 @@ def _graphql(port: int, query: str) -> dict[str, Any]:
 @pytest.mark.slow
 def test_webserver_loads_every_definition(tmp_path: Path) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(tmp_path),
-        "SNIPER_DATA_DIR": str(tmp_path / "data"),
-        "SNIPER_REPLAY_DIR": str(sample_dir()),
-        "CG_BASE_URL": "http://127.0.0.1:9",
-        "CG_API_KEY": "ui-test",
-    }
+    env = replay_process_env(
+        data_dir=tmp_path / "data", base_url=UNUSED_SERVER, api_key="ui-test", DAGSTER_HOME=str(tmp_path)
+    )
     (tmp_path / "dagster.yaml").write_text((project_dir() / "config" / "dagster.yaml").read_text())
     webserver = Path(sys.executable).with_name("dagster-webserver")
     proc = subprocess.Popen(

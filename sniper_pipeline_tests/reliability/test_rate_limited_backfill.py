@@ -10,7 +10,6 @@ a replay server that enforces a rate limit (its window shortened to keep the tes
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ from sniper_pipeline.runtime import load_runtime
 from sniper_pipeline.settings.paths import project_dir
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.url import warehouse_location
+from sniper_pipeline_tests.conftest import replay_process_env
 from sniper_pipeline_tests.reliability.support import table_rows
 
 pytestmark = pytest.mark.slow
@@ -125,17 +125,15 @@ def reference_backfill(recordings: Path, env: dict[str, str], root: Path) -> tup
 
 
 def environment(server: ReplayServer, recordings: Path, data_dir: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "SNIPER_PROFILE": "replay",
-        "SNIPER_REPLAY_DIR": str(recordings),
-        "CG_BASE_URL": server.base_url,
-        "CG_API_KEY": "rate-limit-test",
-        # The plan, as the client is told it; the shared limiter's state lives in this folder.
-        "SNIPER_REQUESTS_PER_MINUTE": str(LIMIT),
-        "SNIPER_RATE_WINDOW_SECONDS": str(WINDOW_S),
-        "SNIPER_DATA_DIR": str(data_dir),
-    }
+    # The plan, as the client is told it; the shared limiter's state lives in data_dir.
+    return replay_process_env(
+        data_dir=data_dir,
+        base_url=server.base_url,
+        api_key="rate-limit-test",
+        replay_dir=recordings,
+        SNIPER_REQUESTS_PER_MINUTE=str(LIMIT),
+        SNIPER_RATE_WINDOW_SECONDS=str(WINDOW_S),
+    )
 
 
 def inject_storm_after(server: ReplayServer, requests: int, stop: threading.Event) -> threading.Thread:
