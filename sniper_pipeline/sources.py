@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from sniper_pipeline.coinglass.endpoints import UNIT_PARAM_DEFAULT, series_value_unit
 from sniper_pipeline.intervals import interval_seconds
 from sniper_pipeline.settings.coins import CoinsConfig
 from sniper_pipeline.settings.layers import CONTEXT_LAYERS, LAYERS, LayersConfig, SourceSpec
@@ -96,6 +97,9 @@ def _pick(
             continue
         if spec.exchange is not None and params.get("exchange") != spec.exchange:
             continue
+        # A recording without `unit` was answered in the documented default (usd).
+        if spec.unit is not None and str(params.get("unit") or UNIT_PARAM_DEFAULT) != spec.unit:
+            continue
         rank = _interval_rank(params["interval"], spec.interval, grid)
         if rank is not None and (best is None or rank < best[0]):
             best = (rank, entry)
@@ -149,7 +153,7 @@ def plan_from_manifest(
                         endpoint=spec.endpoint,
                         params=_freeze(params),
                         interval=params["interval"],
-                        value_unit=entry.get("value_unit", spec.value_unit),
+                        value_unit=_value_unit(spec, params, entry.get("value_unit")),
                     )
                     break
         plans[coin] = plan
@@ -185,4 +189,12 @@ def _live_source(layer: str, spec: SourceSpec, pair_for: Any, symbol: str, grid:
         params["exchange_list"] = spec.exchange_list
     if spec.unit:
         params["unit"] = spec.unit
-    return ResolvedSource(layer, spec.endpoint, _freeze(params), interval, spec.value_unit)
+    return ResolvedSource(layer, spec.endpoint, _freeze(params), interval, _value_unit(spec, params))
+
+
+def _value_unit(spec: SourceSpec, params: Mapping[str, Any], recorded: Any = None) -> str:
+    """Unit of a taker series' volumes: a recording's own unit check wins (it measured the
+    values), then what the endpoint and its `unit` param answer, then the configured unit."""
+    if recorded:
+        return str(recorded)
+    return series_value_unit(spec.endpoint, params) or spec.value_unit

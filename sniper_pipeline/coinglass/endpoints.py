@@ -5,7 +5,10 @@ makes one GET through the client and returns parsed, typed data. History functio
 one request; `fetch_series` walks `end_time` pages (paging.py) and parses the result.
 
 `ENDPOINTS` maps each path to its spec (required params, time field, parser), so the
-ingest layer can drive any layer from `config/layers.yaml` by path.
+ingest layer can drive any layer from `config/layers.yaml` by path. Each spec lists exactly
+the parameters CoinGlass v4 documents for the path (docs/coinglass-v4.md has the table per
+endpoint and where each was confirmed): a documented parameter is sent as given, anything
+else is refused before a request is made.
 """
 
 from __future__ import annotations
@@ -68,7 +71,9 @@ LIQUIDATION_PAIR_HISTORY = "/api/futures/liquidation/history"
 LIQUIDATION_ORDERS = "/api/futures/liquidation/order"
 
 LIQUIDATION_RANGES = ("1h", "4h", "12h", "24h")
-OI_UNITS = ("usd", "coin")
+# The documented values of `unit` (aggregated OI and aggregated taker history); absent means usd.
+UNIT_PARAM_VALUES = ("usd", "coin")
+UNIT_PARAM_DEFAULT = "usd"
 
 SeriesParser = Callable[..., ParsedFrame]
 
@@ -88,23 +93,29 @@ class EndpointSpec:
 
 
 _HISTORY_OPTIONAL = ("start_time", "end_time", "limit")
+_UNIT_HISTORY_OPTIONAL = ("unit", *_HISTORY_OPTIONAL)
 
+# Required and optional names as the v4 reference documents them (docs/coinglass-v4.md).
+# Deliberate differences are commented where they occur.
 ENDPOINTS: dict[str, EndpointSpec] = {
     s.path: s
     for s in (
         EndpointSpec(FUNDING_HISTORY, ("exchange", "symbol", "interval"), _HISTORY_OPTIONAL),
         EndpointSpec(FUNDING_OI_WEIGHT_HISTORY, ("symbol", "interval"), _HISTORY_OPTIONAL),
-        EndpointSpec(OI_AGGREGATED_HISTORY, ("symbol", "interval"), ("unit", *_HISTORY_OPTIONAL)),
+        EndpointSpec(OI_AGGREGATED_HISTORY, ("symbol", "interval"), _UNIT_HISTORY_OPTIONAL),
         EndpointSpec(
             LIQUIDATION_AGGREGATED_HISTORY, ("symbol", "interval", "exchange_list"), _HISTORY_OPTIONAL
         ),
-        EndpointSpec(TAKER_AGGREGATED_HISTORY, ("symbol", "interval", "exchange_list"), _HISTORY_OPTIONAL),
         EndpointSpec(
-            SPOT_TAKER_AGGREGATED_HISTORY, ("symbol", "interval", "exchange_list"), _HISTORY_OPTIONAL
+            TAKER_AGGREGATED_HISTORY, ("symbol", "interval", "exchange_list"), _UNIT_HISTORY_OPTIONAL
+        ),
+        EndpointSpec(
+            SPOT_TAKER_AGGREGATED_HISTORY, ("symbol", "interval", "exchange_list"), _UNIT_HISTORY_OPTIONAL
         ),
         EndpointSpec(
             TAKER_PAIR_HISTORY, ("exchange", "symbol", "interval"), _HISTORY_OPTIONAL, value_unit=UNIT_USD
         ),
+        # Replaced by v2/ in the current reference; kept with the params of its former v4 page.
         EndpointSpec(
             TAKER_PAIR_HISTORY_LEGACY,
             ("exchange", "symbol", "interval"),
@@ -116,9 +127,13 @@ ENDPOINTS: dict[str, EndpointSpec] = {
         EndpointSpec(SUPPORTED_COINS, (), time_field=None, pages=False),
         EndpointSpec(SUPPORTED_EXCHANGES, (), time_field=None, pages=False),
         EndpointSpec(FUNDING_EXCHANGE_LIST, (), time_field=None, pages=False),
-        EndpointSpec(LIQUIDATION_EXCHANGE_LIST, ("symbol", "range"), time_field=None, pages=False),
+        # `symbol` is optional upstream (omitted: every coin's total); liquidation_exchange_list
+        # always names one.
+        EndpointSpec(LIQUIDATION_EXCHANGE_LIST, ("range",), ("symbol",), time_field=None, pages=False),
         EndpointSpec(PAIRS_MARKETS, ("symbol",), time_field=None, pages=False),
         EndpointSpec(SPOT_PRICE_HISTORY, ("exchange", "symbol", "interval"), _HISTORY_OPTIONAL),
+        # The reference marks `limit` mandatory here but also gives it a default (1000), and
+        # answers without it: optional, like every other history.
         EndpointSpec(FUTURES_PRICE_HISTORY, ("exchange", "symbol", "interval"), _HISTORY_OPTIONAL),
         EndpointSpec(LIQUIDATION_PAIR_HISTORY, ("exchange", "symbol", "interval"), _HISTORY_OPTIONAL),
         EndpointSpec(
@@ -154,6 +169,13 @@ def _check_params(path: str, params: Mapping[str, Any]) -> dict[str, Any]:
             params=clean,
             remedy=f"{path} takes {', '.join((*spec.required, *spec.optional)) or 'no parameters'}",
         )
+    if "unit" in clean and str(clean["unit"]) not in UNIT_PARAM_VALUES:
+        raise InvalidParameterError(
+            f"unit {clean['unit']!r} not accepted",
+            endpoint=path,
+            params=clean,
+            remedy=f"unit is 'usd' or 'coin' (or None for the API default, {UNIT_PARAM_DEFAULT})",
+        )
     if "interval" in clean:
         validate_interval(str(clean["interval"]), endpoint=path)
     if "limit" in clean:
@@ -181,10 +203,25 @@ def _exchange_list(value: str | Sequence[str], path: str) -> str:
     return ",".join(names)
 
 
+def series_value_unit(path: str, params: Mapping[str, Any]) -> str | None:
+    """Unit of the volumes a taker series answers with: the aggregated paths follow their
+    `unit` param (coin -> base-coin quantities, absent -> USD), pair paths are fixed per path.
+    None for series whose values carry no such unit (OI keeps its `unit` param as it is)."""
+    if path in (TAKER_AGGREGATED_HISTORY, SPOT_TAKER_AGGREGATED_HISTORY):
+        unit = params.get("unit")
+        return UNIT_BASE_COIN if unit is not None and str(unit) == "coin" else UNIT_USD
+    spec = ENDPOINTS.get(path)
+    return spec.value_unit if spec is not None else None
+
+
 def parse_series_response(
     path: str, data: Any, *, interval: str, now: datetime, value_unit: str | None = None
 ) -> ParsedFrame:
-    """Parse a bar-series response of `path` (also used on rows gathered by fetch_history)."""
+    """Parse a bar-series response of `path` (also used on rows gathered by fetch_history).
+
+    `value_unit` names the unit of taker volumes when the caller knows it (series_value_unit of
+    the request, or a recording's own unit check); otherwise the path's documented default.
+    """
     if path in (FUNDING_HISTORY, FUNDING_OI_WEIGHT_HISTORY, OI_AGGREGATED_HISTORY):
         return parse_ohlc(data, interval=interval, now=now, endpoint=path)
     if path in (SPOT_PRICE_HISTORY, FUTURES_PRICE_HISTORY):
@@ -194,7 +231,9 @@ def parse_series_response(
     if path == LIQUIDATION_PAIR_HISTORY:
         return parse_liquidation_pair(data, interval=interval, now=now, endpoint=path)
     if path in (TAKER_AGGREGATED_HISTORY, SPOT_TAKER_AGGREGATED_HISTORY):
-        return parse_taker_aggregated(data, interval=interval, now=now, endpoint=path)
+        return parse_taker_aggregated(
+            data, interval=interval, now=now, endpoint=path, value_unit=value_unit or UNIT_USD
+        )
     if path in (TAKER_PAIR_HISTORY, TAKER_PAIR_HISTORY_LEGACY):
         unit = value_unit or ENDPOINTS[path].value_unit or UNIT_USD
         return parse_taker_pair(data, interval=interval, now=now, endpoint=path, value_unit=unit)
@@ -213,7 +252,13 @@ def _history(client: ClientLike, path: str, params: Mapping[str, Any]) -> Parsed
     clean = _check_params(path, params)
     data = client.get(path, clean)
     try:
-        return parse_series_response(path, data, interval=str(clean["interval"]), now=client.now())
+        return parse_series_response(
+            path,
+            data,
+            interval=str(clean["interval"]),
+            now=client.now(),
+            value_unit=series_value_unit(path, clean),
+        )
     except CoinGlassError as exc:
         raise exc.with_request(clean) from None
 
@@ -274,13 +319,6 @@ def open_interest_aggregated_history(
     limit: int | None = None,
 ) -> ParsedFrame:
     """Aggregated OI OHLC, USD by default or coin units with unit="coin"."""
-    if unit is not None and unit not in OI_UNITS:
-        raise InvalidParameterError(
-            f"unit {unit!r} not accepted",
-            endpoint=OI_AGGREGATED_HISTORY,
-            params={"unit": unit},
-            remedy="unit is 'usd' or 'coin' (or None for the API default, USD)",
-        )
     return _history(
         client,
         OI_AGGREGATED_HISTORY,
@@ -325,8 +363,12 @@ def taker_aggregated_history(
     end_time: datetime | int | None = None,
     limit: int | None = None,
     spot: bool = False,
+    unit: str | None = None,
 ) -> ParsedFrame:
-    """Coin taker buy/sell volume (USD) over `exchange_list`; spot=True for the spot market."""
+    """Coin taker buy/sell volume over `exchange_list`; spot=True for the spot market.
+
+    USD by default; unit="coin" answers base-coin quantities (value_unit "base_coin").
+    """
     path = SPOT_TAKER_AGGREGATED_HISTORY if spot else TAKER_AGGREGATED_HISTORY
     return _history(
         client,
@@ -335,6 +377,7 @@ def taker_aggregated_history(
             symbol=symbol,
             interval=interval,
             exchange_list=_exchange_list(exchange_list, path),
+            unit=unit,
             start_time=start_time,
             end_time=end_time,
             limit=limit,
@@ -577,7 +620,9 @@ def fetch_series(
         max_requests=max_requests,
     )
     try:
-        parsed = parse_series_response(path, history.rows, interval=interval, now=moment)
+        parsed = parse_series_response(
+            path, history.rows, interval=interval, now=moment, value_unit=series_value_unit(path, clean)
+        )
     except CoinGlassError as exc:
         raise exc.with_request(clean) from None
     return SeriesFetch(parsed=parsed, history=history)

@@ -9,7 +9,9 @@ guessing would put wrong numbers in the warehouse.
 
 No unit conversion happens here: funding stays PERCENT per settlement in the generic
 OHLC `close`. Where the unit of a series depends on its source (pair taker volume:
-USD on `v2/`, base coin on the older path) the frame carries a `value_unit` column.
+USD on `v2/`, base coin on the older path; aggregated taker volume: the request's
+`unit`, usd or coin) the frame carries a `value_unit` column. Field names do not tell:
+every taker path names its fields `*_usd` whatever the unit.
 """
 
 from __future__ import annotations
@@ -343,12 +345,27 @@ def parse_liquidation_pair(
 
 
 def parse_taker_aggregated(
-    data: Any, *, interval: str, now: datetime, endpoint: str | None = None
+    data: Any,
+    *,
+    interval: str,
+    now: datetime,
+    endpoint: str | None = None,
+    value_unit: str = UNIT_USD,
 ) -> ParsedFrame:
-    """ts, buy_volume, sell_volume, value_unit ("usd"), is_closed."""
+    """ts, buy_volume, sell_volume, value_unit, is_closed.
+
+    `value_unit` follows the request's `unit` param: "usd" (the API default) or "base_coin"
+    for unit=coin, whose rows keep the `aggregated_*_volume_usd` names.
+    """
+    _check_value_unit(value_unit)
     return parse_series(
-        data, AGG_TAKER_FIELDS, interval=interval, now=now, endpoint=endpoint, value_unit=UNIT_USD
+        data, AGG_TAKER_FIELDS, interval=interval, now=now, endpoint=endpoint, value_unit=value_unit
     )
+
+
+def _check_value_unit(value_unit: str) -> None:
+    if value_unit not in (UNIT_USD, UNIT_BASE_COIN):
+        raise ValueError(f"value_unit must be {UNIT_USD!r} or {UNIT_BASE_COIN!r}")
 
 
 def parse_taker_pair(
@@ -364,8 +381,7 @@ def parse_taker_pair(
     The API names the fields `taker_*_volume_usd`, but the pre-`v2/` path answers base-coin
     quantities: the columns drop the `_usd` suffix and `value_unit` says which unit holds.
     """
-    if value_unit not in (UNIT_USD, UNIT_BASE_COIN):
-        raise ValueError(f"value_unit must be {UNIT_USD!r} or {UNIT_BASE_COIN!r}")
+    _check_value_unit(value_unit)
     return parse_series(
         data, PAIR_TAKER_FIELDS, interval=interval, now=now, endpoint=endpoint, value_unit=value_unit
     )

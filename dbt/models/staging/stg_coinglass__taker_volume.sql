@@ -11,7 +11,8 @@ renamed as (
         source_key,
         interval,
         ts,
-        -- numerics, in value_unit (usd, or base_coin for the legacy pair endpoint)
+        -- numerics, in value_unit: usd, or base_coin (the legacy pair endpoint, or aggregated
+        -- history asked with unit=coin)
         buy_volume as taker_buy_volume,
         sell_volume as taker_sell_volume,
         value_unit as taker_value_unit,
@@ -21,6 +22,6 @@ renamed as (
 
 select
     *,
-    -- unit-free, so base-coin and USD sources agree
+    -- unit-free (both sides of a bar in one unit), so base-coin and USD sources agree
     case when taker_sell_volume > 0 then taker_buy_volume / taker_sell_volume end as taker_ratio
 from renamed
