@@ -51,6 +51,13 @@ _HOST_SCHEMES = frozenset(
         "apprises",
     }
 )
+# Schemes that can carry an `Idempotency-Key` header: apprise's generic webhooks, whose
+# `+Name=value` URL parameters become request headers (apprise 2.x `custom_json`, `custom_form`,
+# `custom_xml`), and whose receiver is ours to make dedupe. The other schemes (Telegram, Discord,
+# Slack, e-mail, ntfy, Gotify, Matrix, ...) talk to a service API with no idempotency field that
+# apprise could fill, so for them the `in_doubt` status is the only guard against a double send.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_IDEMPOTENCY_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 # Shorter fragments are not worth masking and would garble unrelated text ("a", "v1").
 _MIN_SECRET_LEN = 4
 # Split on whitespace, and on commas that start a new URL (commas inside a URL's query, as in
@@ -132,6 +139,22 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret and secret in text:
             text = text.replace(secret, MASK)
     return text
+
+
+def supports_idempotency_key(url: str) -> bool:
+    match = _SCHEME.match(url.strip())
+    return match is not None and match.group(1).lower() in _IDEMPOTENCY_SCHEMES
+
+
+def with_idempotency_key(url: str, key: str) -> str:
+    """`url` with an `Idempotency-Key: key` request header, where the scheme can carry one;
+    else `url` unchanged. `key` must be URL-safe (the outbox uses hex digests)."""
+    if not supports_idempotency_key(url):
+        return url
+    url = url.strip()
+    base, hash_sign, fragment = url.partition("#")  # the parameter goes before any fragment
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}+{IDEMPOTENCY_HEADER}={key}{hash_sign}{fragment}"
 
 
 def channels_from_urls(urls: Iterable[str]) -> list[Channel]:

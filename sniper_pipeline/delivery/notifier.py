@@ -10,7 +10,13 @@ from typing import Protocol
 
 import apprise
 
-from sniper_pipeline.delivery.channels import Channel, protect_logs, resolve_ops_channels
+from sniper_pipeline.delivery.channels import (
+    Channel,
+    protect_logs,
+    resolve_ops_channels,
+    supports_idempotency_key,
+    with_idempotency_key,
+)
 from sniper_pipeline.delivery.messages import Message, ops_message
 from sniper_pipeline.delivery.settings import DeliverySettings
 
@@ -24,6 +30,9 @@ class SendOutcome:
     channel: str
     ok: bool
     error: str | None = None  # redacted
+    # Apprise stopped waiting (its TIMEOUT) while the service call still runs in the background:
+    # the message may yet arrive, so the outbox must not retry it blindly.
+    in_doubt: bool = False
 
 
 class Sender(Protocol):
@@ -32,7 +41,9 @@ class Sender(Protocol):
     @property
     def channel_ids(self) -> list[str]: ...
 
-    def send(self, channel_id: str, message: Message) -> SendOutcome: ...
+    def send(self, channel_id: str, message: Message, *, idempotency_key: str | None = None) -> SendOutcome:
+        """`idempotency_key` is the same for every attempt of one message to one channel."""
+        ...
 
 
 class Notifier:
@@ -55,13 +66,22 @@ class Notifier:
     def channel_ids(self) -> list[str]:
         return list(self._channels)
 
-    def send(self, channel_id: str, message: Message) -> SendOutcome:
+    def send(self, channel_id: str, message: Message, *, idempotency_key: str | None = None) -> SendOutcome:
+        """Send once. Where the channel's scheme can carry it (see `channels.IDEMPOTENCY_HEADER`),
+        `idempotency_key` goes out as an `Idempotency-Key` header so the receiver can drop a repeat."""
         channel = self._channels.get(channel_id)
         if channel is None:
             return SendOutcome(channel_id, False, "channel not configured")
         instance = self._apprise.get(channel_id)
         if instance is None:
             return SendOutcome(channel_id, False, "apprise cannot use this URL (unknown scheme or tokens)")
+        if idempotency_key and supports_idempotency_key(channel.url):
+            # A per-send instance: the header is a URL parameter, parsed when the URL is added.
+            keyed = apprise.Apprise()
+            if keyed.add(with_idempotency_key(channel.url, idempotency_key)):
+                instance = keyed
+            else:  # cannot happen for a URL apprise accepted without it; send unkeyed rather than not
+                log.warning("alert channel %s: idempotency header not applied", channel_id)
         try:
             result = instance.notify(
                 body=message.body,
@@ -75,7 +95,8 @@ class Notifier:
             return SendOutcome(channel_id, True)
         details = "; ".join(entry.message for entry in result.logs() if entry.message)
         error = details or f"apprise status {getattr(result.status, 'name', result.status)}"
-        return SendOutcome(channel_id, False, _clip(channel.redact(error)))
+        timed_out = result.status == apprise.AppriseResultStatus.TIMEOUT
+        return SendOutcome(channel_id, False, _clip(channel.redact(error)), in_doubt=timed_out)
 
     def broadcast(self, message: Message) -> list[SendOutcome]:
         return [self.send(channel_id, message) for channel_id in self._channels]

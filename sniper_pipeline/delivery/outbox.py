@@ -5,22 +5,30 @@ Exactly-once towards a channel, as far as a remote service allows:
 
 - a row is inserted only if its (dedup_key, channel) is absent, so re-enqueueing the same
   events adds nothing and never resets a row;
-- before sending, a row is claimed with a conditional update (status still pending and due),
-  which moves `next_attempt_at` a lease ahead: a second worker running at the same time skips it,
-  and a worker that dies mid-send leaves the row to be retried after the lease;
-- the outcome is written in its own transaction right after the send returns, so a crash later in
-  the run cannot re-send a message the channel accepted. The remaining window (a crash between
-  the channel's acceptance and that commit) is at-least-once.
+- before sending, a row is claimed with a conditional update (status still pending and due) that
+  commits `attempting`, `attempted_at`, the message's idempotency key and a lease end in
+  `next_attempt_at`: a second worker running at the same time skips it;
+- the outcome is written in its own transaction right after the send returns (`delivered` /
+  `digested`, or `pending` for a retry, or `failed`), so a crash later in the run cannot re-send
+  a message the channel accepted;
+- a row still `attempting` after its lease was started by a worker that died before recording
+  the outcome (during the send, or between the send and its commit): the channel may have the
+  message. `deliver_due` marks it `in_doubt` and reports it, and never re-sends it; an operator
+  settles it with `resolve_in_doubt`. Rows never started stay `pending` and are sent once;
+- every attempt of one message to one channel carries the same idempotency key (an
+  `Idempotency-Key` header on webhook channels, see `channels.py`), so a receiver that keeps
+  the keys it has seen can drop a repeat: a retry after a timeout, or an operator's resend.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, and_, func, or_, select, tuple_, update
@@ -39,6 +47,11 @@ log = logging.getLogger(__name__)
 _CHUNK = 500
 MIN_LEASE = timedelta(minutes=2)
 MISSING_EVENT_ERROR = "event not found in alert_events"
+IN_DOUBT_ERROR = "send started but no outcome recorded within its lease (worker stopped mid-send?)"
+IN_DOUBT_TIMEOUT = "apprise stopped waiting; the send may still arrive"
+RESEND_NOTE = "was in doubt; resend requested"
+_EVENT_KIND = "event"
+_DIGEST_KIND = "digest"
 
 
 # -- enqueue ---------------------------------------------------------------------------------------
@@ -181,11 +194,14 @@ class DeliveryReport:
     deferred: int = 0  # rows held by the cooldown
     muted: int = 0  # rows muted at send time
     skipped: int = 0  # rows of channels not configured in this process, or claimed by another worker
+    in_doubt: int = 0  # rows this run found in doubt (a send started, outcome unknown): not re-sent
+    in_doubt_open: int = 0  # rows in doubt after this run (any run's), awaiting `resolve_in_doubt`
+    in_doubt_keys: list[str] = field(default_factory=list)  # "dedup_key -> channel" of those rows
     errors: list[str] = field(default_factory=list)  # "channel: error", redacted
 
     @property
     def ok(self) -> bool:
-        return self.retrying == 0 and self.failed == 0
+        return self.retrying == 0 and self.failed == 0 and self.in_doubt == 0
 
     def as_metadata(self) -> dict[str, int | str]:
         data: dict[str, int | str] = {
@@ -200,8 +216,12 @@ class DeliveryReport:
                 "deferred",
                 "muted",
                 "skipped",
+                "in_doubt",
+                "in_doubt_open",
             )
         }
+        if self.in_doubt_keys:
+            data["in_doubt_keys"] = "\n".join(self.in_doubt_keys[:20])
         if self.errors:
             data["errors"] = "\n".join(self.errors[:20])
         return data
@@ -218,6 +238,15 @@ _EVENT_COLUMNS = (
     alert_events.c.layers_json,
     alert_events.c.run_id,
 )
+
+
+def idempotency_key(kind: str, channel: str, dedup_keys: Iterable[str]) -> str:
+    """The key of one message (an event's own, or a digest of these events) to one channel.
+
+    No attempt number in it, on purpose: a retry or an operator's resend is the same message,
+    and a receiver can drop it only if it carries the key of the attempt that may have arrived."""
+    text = "\n".join([kind, channel, *sorted(dedup_keys)])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _due_rows(conn: Connection, now: datetime) -> list[dict[str, Any]]:
@@ -257,20 +286,42 @@ def _pk(dedup_key: str, channel: str) -> Any:
     return and_(outbox.c.dedup_key == dedup_key, outbox.c.channel == channel)
 
 
-def _claim(engine: Engine, rows: Sequence[policy.Due], now: datetime, lease_until: datetime) -> set[str]:
-    """Take the rows still pending and due; returns the dedup keys this worker now owns."""
-    claimed: set[str] = set()
+def _claim(
+    engine: Engine,
+    rows: Sequence[policy.Due],
+    now: datetime,
+    lease_until: datetime,
+    key_for: Callable[[Sequence[policy.Due]], str],
+) -> tuple[list[policy.Due], str]:
+    """Take the rows still pending and due, and commit them `attempting` before any send.
+
+    Returns the rows this worker now owns and the idempotency key of the message it will send
+    them in (`key_for` of those rows: a digest's key depends on which rows it got)."""
     with engine.begin() as conn:
-        for row in rows:
-            taken = conn.execute(
+        claimed = [
+            row
+            for row in rows
+            if conn.execute(
                 update(outbox)
                 .where(_pk(row.dedup_key, row.channel), _is_due(now))
-                .values(next_attempt_at=lease_until)
+                .values(status=policy.ATTEMPTING, next_attempt_at=lease_until, attempted_at=now)
                 .returning(outbox.c.dedup_key)
             ).all()
-            if taken:
-                claimed.add(row.dedup_key)
-    return claimed
+        ]
+        key = key_for(claimed) if claimed else ""
+        for row in claimed:
+            conn.execute(update(outbox).where(_pk(row.dedup_key, row.channel)).values(idempotency_key=key))
+    return claimed, key
+
+
+def _attempt_of(row: policy.Due, now: datetime, key: str) -> Any:
+    """This worker's attempt on the row (not one an operator or another worker started since)."""
+    return and_(
+        _pk(row.dedup_key, row.channel),
+        outbox.c.status.in_([policy.ATTEMPTING, policy.IN_DOUBT]),
+        outbox.c.attempted_at == now,
+        outbox.c.idempotency_key == key,
+    )
 
 
 def _record(
@@ -278,11 +329,16 @@ def _record(
     rows: Sequence[policy.Due],
     outcome: SendOutcome,
     now: datetime,
+    key: str,
     settings: DeliverySettings,
     success_status: str,
     report: DeliveryReport,
 ) -> None:
-    """Write the outcome of one send for its rows, in one transaction."""
+    """Write the outcome of one send for its rows, in one transaction.
+
+    A row another worker already marked `in_doubt` (this send outlived its lease) still gets the
+    outcome: it is now known."""
+    stale: list[str] = []
     with engine.begin() as conn:
         for row in rows:
             if outcome.ok:
@@ -293,6 +349,14 @@ def _record(
                     "next_attempt_at": None,
                     "last_error": None,
                 }
+            elif outcome.in_doubt:
+                values = {
+                    "status": policy.IN_DOUBT,
+                    "attempts": row.attempts + 1,
+                    "next_attempt_at": None,
+                    "last_error": f"{IN_DOUBT_TIMEOUT}: {outcome.error}",
+                }
+                report.in_doubt += 1
             else:
                 failure = policy.after_failure(
                     row.attempts,
@@ -311,8 +375,25 @@ def _record(
                     report.failed += 1
                 else:
                     report.retrying += 1
-            conn.execute(update(outbox).where(_pk(row.dedup_key, row.channel)).values(**values))
-    if not outcome.ok:
+            written = conn.execute(
+                update(outbox)
+                .where(_attempt_of(row, now, key))
+                .values(**values)
+                .returning(outbox.c.dedup_key)
+            ).all()
+            if not written:
+                stale.append(row.dedup_key)
+    if stale:
+        # Resolved by an operator (or re-claimed after that) while this send ran: theirs stands.
+        log.warning(
+            "outbox %s: %d row(s) changed during the send, outcome not written", outcome.channel, len(stale)
+        )
+    if outcome.in_doubt:
+        # Not an error to retry: reported as in doubt (`in_doubt_keys`), like a crashed send.
+        log.warning(
+            "alert channel %s: send of %d row(s) in doubt: %s", outcome.channel, len(rows), outcome.error
+        )
+    elif not outcome.ok:
         report.errors.append(f"{outcome.channel}: {outcome.error}")
         log.warning(
             "alert channel %s: send failed for %d row(s): %s", outcome.channel, len(rows), outcome.error
@@ -333,6 +414,36 @@ def _set_status(engine: Engine, rows: Iterable[tuple[policy.Due, dict[str, Any]]
             conn.execute(update(outbox).where(_pk(row.dedup_key, row.channel), _is_due(now)).values(**values))
 
 
+def _expire_attempts(engine: Engine, now: datetime) -> list[tuple[str, str]]:
+    """Rows still `attempting` after their lease become `in_doubt`; returns their keys.
+
+    Their worker stopped after committing `attempting`, so the message may or may not have
+    reached the channel: re-sending could send it twice, not sending could lose it. Neither is
+    decided here; the rows are reported until an operator settles them."""
+    with engine.begin() as conn:
+        expired = conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.status == policy.ATTEMPTING,
+                or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
+            )
+            .values(status=policy.IN_DOUBT, next_attempt_at=None, last_error=IN_DOUBT_ERROR)
+            .returning(outbox.c.dedup_key, outbox.c.channel)
+        ).tuples()
+        return sorted(expired)
+
+
+def in_doubt_rows(engine: Engine) -> list[tuple[str, str]]:
+    """(dedup_key, channel) of every row in doubt, oldest attempt first."""
+    with engine.connect() as conn:
+        query = (
+            select(outbox.c.dedup_key, outbox.c.channel)
+            .where(outbox.c.status == policy.IN_DOUBT)
+            .order_by(outbox.c.attempted_at, outbox.c.dedup_key, outbox.c.channel)
+        )
+        return list(conn.execute(query).tuples())
+
+
 def deliver_due(
     engine: Engine,
     notifier: Sender,
@@ -344,12 +455,21 @@ def deliver_due(
     """Send every pending row due at `now` to its channel (see the module and `policy` docs).
 
     `run_url` is shown in messages; "{run_id}" in it is replaced by the event's run id. Rows of
-    channels the notifier does not know are left pending (and counted as skipped)."""
+    channels the notifier does not know are left pending (and counted as skipped). Rows left
+    `attempting` by a worker that died are marked `in_doubt` and reported, not sent."""
     now = naive_utc(now)
     report = DeliveryReport()
     known = set(notifier.channel_ids)
     cooldown = timedelta(minutes=settings.cooldown_minutes)
     lease_until = now + max(MIN_LEASE, timedelta(seconds=2 * settings.send_timeout_seconds))
+    expired = _expire_attempts(engine, now)
+    report.in_doubt += len(expired)
+    if expired:
+        log.warning(
+            "outbox: %d send(s) without an outcome after their lease are in doubt (not re-sent): %s",
+            len(expired),
+            ", ".join(f"{key} -> {channel}" for key, channel in expired[:10]),
+        )
     with engine.connect() as conn:
         due_rows = _due_rows(conn, now)
         sent = _recent_sent(conn, sorted(known), now - max(policy.RATE_WINDOW, cooldown))
@@ -391,28 +511,34 @@ def deliver_due(
     report.deferred += len(plan.deferred)
 
     for row in plan.send:
-        if row.dedup_key not in _claim(engine, [row], now, lease_until):
+        # Built before the claim, so `attempting` is committed as close to the send as possible.
+        message: Message = event_message(events[row.dedup_key], run_url=run_url)
+        mine, key = _claim(engine, [row], now, lease_until, _key_of(_EVENT_KIND, row.channel))
+        if not mine:
             report.skipped += 1
             continue
-        outcome = notifier.send(row.channel, event_message(events[row.dedup_key], run_url=run_url))
-        _record(engine, [row], outcome, now, settings, policy.DELIVERED, report)
+        outcome = notifier.send(row.channel, message, idempotency_key=key)
+        _record(engine, mine, outcome, now, key, settings, policy.DELIVERED, report)
         report.delivered += int(outcome.ok)
 
     for channel, rows in plan.digests.items():
-        claimed = _claim(engine, rows, now, lease_until)
-        report.skipped += len(rows) - len(claimed)
-        mine = [row for row in rows if row.dedup_key in claimed]
+        mine, key = _claim(engine, rows, now, lease_until, _key_of(_DIGEST_KIND, channel))
+        report.skipped += len(rows) - len(mine)
         if not mine:
             continue
-        message: Message = digest_message([events[row.dedup_key] for row in mine], run_url=run_url)
-        outcome = notifier.send(channel, message)
-        _record(engine, mine, outcome, now, settings, policy.DIGESTED, report)
+        digest = digest_message([events[row.dedup_key] for row in mine], run_url=run_url)
+        outcome = notifier.send(channel, digest, idempotency_key=key)
+        _record(engine, mine, outcome, now, key, settings, policy.DIGESTED, report)
         if outcome.ok:
             report.digests += 1
             report.digested += len(mine)
 
+    open_rows = in_doubt_rows(engine)
+    report.in_doubt_open = len(open_rows)
+    report.in_doubt_keys = [f"{key} -> {channel}" for key, channel in open_rows]
     log.info(
-        "outbox: %d due, %d delivered, %d in %d digest(s), %d retrying, %d failed, %d held, %d muted",
+        "outbox: %d due, %d delivered, %d in %d digest(s), %d retrying, %d failed, %d held, %d muted, "
+        "%d in doubt (%d unresolved)",
         report.due,
         report.delivered,
         report.digested,
@@ -421,8 +547,76 @@ def deliver_due(
         report.failed,
         report.deferred,
         report.muted,
+        report.in_doubt,
+        report.in_doubt_open,
     )
     return report
+
+
+def _key_of(kind: str, channel: str) -> Callable[[Sequence[policy.Due]], str]:
+    return lambda rows: idempotency_key(kind, channel, (row.dedup_key for row in rows))
+
+
+def resolve_in_doubt(
+    engine: Engine,
+    dedup_key: str | None = None,
+    channel: str | None = None,
+    action: Literal["resend", "mark_delivered"] = "resend",
+    *,
+    now: datetime | None = None,
+) -> list[tuple[str, str]]:
+    """Settle rows in doubt (all, or those of one event and/or channel); returns their keys.
+
+    - `resend`: back to `pending`, due at once; the next `deliver_due` sends it with the same
+      idempotency key as the attempt in doubt, so a webhook receiver can drop it if it had it.
+    - `mark_delivered`: the operator checked the channel has it: `delivered` (or `digested` when
+      the attempt was a digest), `delivered_at` the time the attempt started (cooldown and rate
+      limits count it from then).
+    Only rows in doubt are touched."""
+    if action not in ("resend", "mark_delivered"):
+        raise ValueError(f"unknown action {action!r}: use 'resend' or 'mark_delivered'")
+    now = naive_utc(now) if now is not None else datetime.now(UTC).replace(tzinfo=None)
+    conditions = [outbox.c.status == policy.IN_DOUBT]
+    if dedup_key is not None:
+        conditions.append(outbox.c.dedup_key == dedup_key)
+    if channel is not None:
+        conditions.append(outbox.c.channel == channel)
+    resolved: list[tuple[str, str]] = []
+    with engine.begin() as conn:
+        found = conn.execute(
+            select(outbox.c.dedup_key, outbox.c.channel, outbox.c.attempted_at, outbox.c.idempotency_key)
+            .where(*conditions)
+            .order_by(outbox.c.dedup_key, outbox.c.channel)
+        ).mappings()
+        for found_row in list(found):
+            key, row_channel = str(found_row["dedup_key"]), str(found_row["channel"])
+            attempted_at, sent_key = found_row["attempted_at"], found_row["idempotency_key"]
+            if action == "resend":
+                values: dict[str, Any] = {
+                    "status": policy.PENDING,
+                    "next_attempt_at": None,
+                    "last_error": RESEND_NOTE,
+                }
+            else:
+                was_digest = sent_key is not None and sent_key != idempotency_key(
+                    _EVENT_KIND, row_channel, [key]
+                )
+                values = {
+                    "status": policy.DIGESTED if was_digest else policy.DELIVERED,
+                    "delivered_at": attempted_at or now,
+                    "next_attempt_at": None,
+                    "last_error": None,
+                }
+            updated = conn.execute(
+                update(outbox)
+                .where(_pk(key, row_channel), outbox.c.status == policy.IN_DOUBT)
+                .values(**values)
+                .returning(outbox.c.dedup_key)
+            ).all()
+            if updated:
+                resolved.append((key, row_channel))
+    log.info("outbox: %d row(s) in doubt resolved (%s)", len(resolved), action)
+    return resolved
 
 
 def _as_due(row: Mapping[str, Any]) -> policy.Due:

@@ -3,6 +3,12 @@
 Outbox statuses (one row per event and channel):
 
 - `pending`: to be sent when `next_attempt_at <= now` (first try, retry or cooldown hold).
+- `attempting`: a worker committed this before calling the channel (with `attempted_at`, the
+  message's `idempotency_key` and a lease in `next_attempt_at`); the send's outcome replaces it.
+- `in_doubt`: the send was started but its outcome is unknown: a row still `attempting` after its
+  lease (the worker died mid-send), or a send apprise gave up waiting for. The channel may have
+  the message, so it is never sent automatically again; an operator decides
+  (`outbox.resolve_in_doubt`: resend, or mark delivered).
 - `delivered`: the channel accepted the event's own message (`delivered_at`). Never re-sent.
 - `digested`: the channel accepted a digest that lists the event (`delivered_at`). Never re-sent.
 - `historical`: at enqueue, the event's bar closed `deliver_since_bars` bars or more before now
@@ -42,7 +48,9 @@ HISTORICAL = "historical"
 MUTED = "muted"
 NOT_SENT = "not_sent"
 FAILED = "failed"
-STATUSES = (PENDING, DELIVERED, DIGESTED, HISTORICAL, MUTED, NOT_SENT, FAILED)
+ATTEMPTING = "attempting"
+IN_DOUBT = "in_doubt"
+STATUSES = (PENDING, ATTEMPTING, DELIVERED, DIGESTED, IN_DOUBT, HISTORICAL, MUTED, NOT_SENT, FAILED)
 
 GLOBAL_SCOPE = "*"
 RECORD_ONLY_EVENTS = frozenset({"anti_flip_suppressed"})

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     DateTime,
     Double,
     Integer,
@@ -12,6 +15,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    event,
+    text,
 )
 
 metadata = MetaData()
@@ -47,7 +52,7 @@ raw_open_interest = _series(
     Column("high", Double),
     Column("low", Double),
     Column("close", Double),
-    Column("unit", String, nullable=False, comment="usd or coin"),
+    Column("unit", String, nullable=False, comment="usd or coin: the request's unit param (absent: usd)"),
 )
 raw_liquidations = _series(
     "raw_liquidations",
@@ -58,7 +63,12 @@ raw_taker_volume = _series(
     "raw_taker_volume",
     Column("buy_volume", Double),
     Column("sell_volume", Double),
-    Column("value_unit", String, nullable=False, comment="usd or base_coin"),
+    Column(
+        "value_unit",
+        String,
+        nullable=False,
+        comment="usd or base_coin: per endpoint, and unit=coin on aggregated taker history",
+    ),
 )
 raw_prices = _series(
     "raw_prices",
@@ -145,14 +155,63 @@ outbox = Table(
     Column("dedup_key", String, primary_key=True),
     Column("channel", String, primary_key=True, comment="a redacted channel id, never the URL's secrets"),
     Column(
-        "status", String, nullable=False, comment="pending, delivered, historical, muted, digested, failed"
+        "status",
+        String,
+        nullable=False,
+        comment="pending, attempting, delivered, digested, in_doubt, historical, muted, not_sent, failed",
     ),
     Column("attempts", Integer, nullable=False),
-    Column("next_attempt_at", DateTime),
+    Column("next_attempt_at", DateTime, comment="pending: when due; attempting: lease end"),
     Column("last_error", Text),
     Column("delivered_at", DateTime),
     Column("created_at", DateTime, nullable=False),
+    # Added after the first release: see `_add_outbox_columns` (existing warehouses).
+    Column("attempted_at", DateTime, comment="when the last send was started"),
+    Column("idempotency_key", String, comment="sent as Idempotency-Key where the channel can carry it"),
 )
+# Columns `outbox` gained after warehouses existed; nullable, so old rows stay valid.
+OUTBOX_ADDED_COLUMNS = ("attempted_at", "idempotency_key")
+
+
+def add_missing_columns(conn: Connection, table: Table, names: tuple[str, ...]) -> list[str]:
+    """Add the named columns of `table` that an existing table lacks (`create_all` creates
+    missing tables only). A table that does not exist is left to `create_all`. Returns the
+    columns added. Works on DuckDB and PostgreSQL (information_schema, ADD COLUMN)."""
+    present = {
+        str(name)
+        for (name,) in conn.execute(
+            text(
+                "select column_name from information_schema.columns "
+                "where table_name = :name and table_schema = current_schema()"
+            ),
+            {"name": table.name},
+        )
+    }
+    if not present:
+        return []
+    preparer = conn.dialect.identifier_preparer
+    added = []
+    for name in names:
+        if name in present:
+            continue
+        column = table.c[name]
+        conn.execute(
+            text(
+                f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN IF NOT EXISTS "
+                f"{preparer.format_column(column)} {column.type.compile(dialect=conn.dialect)}"
+            )
+        )
+        added.append(name)
+    return added
+
+
+@event.listens_for(metadata, "after_create")
+def _add_outbox_columns(target: MetaData, connection: Connection, **kw: Any) -> None:
+    # Runs after every `metadata.create_all` (make_engine; on PostgreSQL under the DDL lock), so
+    # an outbox created before these columns existed gets them before anything reads it.
+    add_missing_columns(connection, outbox, OUTBOX_ADDED_COLUMNS)
+
+
 mutes = Table(
     "mutes",
     metadata,
@@ -181,4 +240,15 @@ percentile_configs = Table(
     Column("oi_unit", String),
     Column("data_from", DateTime),
     Column("generated_at", DateTime, nullable=False),
+)
+coin_layer_sources = Table(
+    "coin_layer_sources",
+    metadata,
+    Column("coin", String, primary_key=True),
+    Column("layer", String, primary_key=True, comment="funding, open_interest, liquidation, taker, price"),
+    Column("source_key", String, nullable=False, comment="endpoint?params of the raw series used"),
+    Column("interval", String, nullable=False, comment="the source's bar interval"),
+    Column("grid_interval", String, nullable=False, comment="the coin's scoring grid"),
+    Column("chosen_at", DateTime, nullable=False),
+    comment="Per coin and layer, the raw series fct_layer_bars reads (written by the scan).",
 )

@@ -1,10 +1,11 @@
 """Test support for delivery: a real HTTP receiver on loopback (apprise `json://` URLs post to
-it), alert event rows and outbox readers."""
+it; it can be slow on demand), alert event rows and outbox readers."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,15 +26,20 @@ class Received:
     path: str
     authorization: str | None
     body: dict[str, Any]
-    status: int  # what the receiver answered
+    status: int  # what the receiver answered (or was about to, if the sender died first)
+    idempotency_key: str | None = None  # the Idempotency-Key header
 
 
 class Receiver:
-    """A loopback HTTP server recording every POST; `fail_next(n)` answers 500 to the next n."""
+    """A loopback HTTP server recording every POST; `fail_next(n)` answers 500 to the next n;
+    `hold(seconds)` makes it slow: each request is recorded on arrival, then answered only after
+    `seconds` (or at `release()`), as a receiver still working when the sender dies."""
 
     def __init__(self) -> None:
         self.received: list[Received] = []
         self._failures = 0
+        self._hold_seconds = 0.0
+        self._released = threading.Event()
         self._lock = threading.Lock()
         receiver = self
 
@@ -49,11 +55,23 @@ class Receiver:
                     except ValueError:
                         body = {"raw": raw.decode(errors="replace")}
                     receiver.received.append(
-                        Received(self.path, self.headers.get("Authorization"), body, status)
+                        Received(
+                            self.path,
+                            self.headers.get("Authorization"),
+                            body,
+                            status,
+                            self.headers.get("Idempotency-Key"),
+                        )
                     )
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                    hold = receiver._hold_seconds
+                if hold:
+                    receiver._released.wait(hold)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:  # the sender is gone (killed while we held its request)
+                    pass
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep test output quiet
@@ -65,12 +83,33 @@ class Receiver:
         )
         self._thread.start()
 
-    def url(self, path: str = "/hook", userinfo: str = "") -> str:
-        return f"json://{userinfo}127.0.0.1:{self.port}{path}"
+    def url(self, path: str = "/hook", userinfo: str = "", scheme: str = "json") -> str:
+        return f"{scheme}://{userinfo}127.0.0.1:{self.port}{path}"
 
     def fail_next(self, n: int) -> None:
         with self._lock:
             self._failures = n
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._hold_seconds = seconds
+            self._released.clear()
+
+    def release(self) -> None:
+        """Answer the held requests now; later ones are answered at once."""
+        with self._lock:
+            self._hold_seconds = 0.0
+        self._released.set()
+
+    def wait_for(self, n: int, timeout: float) -> bool:
+        """True once `n` requests have arrived, False after `timeout` seconds without."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.received) >= n:
+                    return True
+            time.sleep(0.02)
+        return False
 
     @property
     def accepted(self) -> list[dict[str, Any]]:
@@ -82,6 +121,7 @@ class Receiver:
         return [str(b.get("message", "")) for b in self.accepted]
 
     def close(self) -> None:
+        self.release()  # a held handler thread must not outlive the test
         self._server.shutdown()
         self._server.server_close()
 

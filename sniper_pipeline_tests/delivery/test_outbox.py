@@ -1,5 +1,5 @@
 """Enqueue and deliver through real HTTP receivers: fan-out, retries, partial failure, idempotence,
-the historical cut-off and record-only events."""
+the historical cut-off, record-only events, sends in doubt and the outbox migration."""
 
 from __future__ import annotations
 
@@ -7,14 +7,25 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
 
-from sniper_pipeline.delivery.channels import channels_from_urls
+from sniper_pipeline.delivery.channels import channels_from_urls, with_idempotency_key
 from sniper_pipeline.delivery.notifier import Notifier
-from sniper_pipeline.delivery.outbox import MISSING_EVENT_ERROR, _claim, deliver_due, enqueue, next_due
+from sniper_pipeline.delivery.outbox import (
+    MISSING_EVENT_ERROR,
+    _claim,
+    _key_of,
+    deliver_due,
+    enqueue,
+    idempotency_key,
+    next_due,
+    resolve_in_doubt,
+)
 from sniper_pipeline.delivery.policy import Due
 from sniper_pipeline.delivery.settings import DeliverySettings
 from sniper_pipeline.warehouse.engine import make_engine
+from sniper_pipeline.warehouse.tables import OUTBOX_ADDED_COLUMNS, add_missing_columns, outbox
 from sniper_pipeline.warehouse.url import warehouse_location
 from sniper_pipeline_tests.delivery.support import (
     LAST_BAR,
@@ -246,16 +257,156 @@ def test_aware_times_are_stored_as_naive_utc(engine: Engine, make_receiver):
     assert (row["created_at"], row["delivered_at"]) == (NOW, NOW)
 
 
-def test_a_claimed_row_is_skipped_by_another_worker_until_its_lease_ends(engine: Engine, make_receiver):
+def test_a_claimed_row_is_skipped_by_another_worker_then_in_doubt(engine: Engine, make_receiver):
     receiver = make_receiver()
     channels = channels_from_urls([receiver.url()])
     (event,) = store(engine, make_event())
     enqueue(engine, [event], channels, NOW)
     row = Due(event["dedup_key"], channels[0].id, "BTC", "open", "watch", LAST_BAR, NOW)
     lease_end = NOW + timedelta(minutes=2)
-    assert _claim(engine, [row], NOW, lease_end) == {event["dedup_key"]}
-    assert _claim(engine, [row], NOW, lease_end) == set()  # a second worker gets nothing
-    # The first worker "crashed" before sending: after the lease the row is delivered once.
+    key_for = _key_of("event", channels[0].id)
+    claimed, key = _claim(engine, [row], NOW, lease_end, key_for)
+    assert claimed == [row] and key == idempotency_key("event", channels[0].id, [event["dedup_key"]])
+    assert _claim(engine, [row], NOW, lease_end, key_for) == ([], "")  # a second worker gets nothing
+    stored = outbox_rows(engine)[(event["dedup_key"], channels[0].id)]
+    assert (stored["status"], stored["attempted_at"], stored["idempotency_key"]) == ("attempting", NOW, key)
+    # The first worker "crashed" after committing `attempting`: the outbox cannot tell whether
+    # the channel got the message, so after the lease the row is in doubt, not re-sent.
     assert deliver_due(engine, Notifier(channels), NOW + timedelta(minutes=1), SETTINGS).due == 0
+    report = deliver_due(engine, Notifier(channels), lease_end, SETTINGS)
+    assert (report.delivered, report.in_doubt, report.in_doubt_open) == (0, 1, 1)
+    assert receiver.received == []
+    # The operator asks for a resend: delivered once, with the attempt's key.
+    assert resolve_in_doubt(engine, action="resend") == [(event["dedup_key"], channels[0].id)]
     assert deliver_due(engine, Notifier(channels), lease_end, SETTINGS).delivered == 1
+    assert [r.idempotency_key for r in receiver.received] == [key]
+
+
+def test_in_doubt_lifecycle_on_both_warehouses(warehouse_url, make_receiver):
+    """Attempts left by a dead worker (an event and a two-row digest) become in doubt after the
+    lease, are reported every run and never sent, until `resolve_in_doubt` settles them."""
+    engine = make_engine(warehouse_location(warehouse_url))
+    receiver = make_receiver()
+    channels = channels_from_urls([receiver.url()])
+    channel = channels[0].id
+    events = store(engine, make_event("BTC"), make_event("ETH"), make_event("SOL"), make_event("XRP"))
+    enqueue(engine, events, channels, NOW)
+    btc, eth, sol, xrp = (
+        Due(e["dedup_key"], channel, e["coin"], "open", "watch", LAST_BAR, NOW) for e in events
+    )
+    lease_end = NOW + timedelta(minutes=2)
+    _, event_key = _claim(engine, [btc], NOW, lease_end, _key_of("event", channel))
+    _, digest_key = _claim(engine, [eth, sol], NOW, lease_end, _key_of("digest", channel))
+    assert digest_key == idempotency_key("digest", channel, [eth.dedup_key, sol.dedup_key]) != event_key
+
+    report = deliver_due(engine, Notifier(channels), lease_end, SETTINGS)
+    assert (report.due, report.delivered, report.in_doubt, report.in_doubt_open) == (1, 1, 3, 3)
+    assert sorted(report.in_doubt_keys) == sorted(f"{r.dedup_key} -> {channel}" for r in (btc, eth, sol))
+    assert len(receiver.received) == 1 and "XRP" in receiver.received[0].body["title"]  # only XRP
+    again = deliver_due(engine, Notifier(channels), lease_end + timedelta(hours=1), SETTINGS)
+    assert (again.due, again.in_doubt, again.in_doubt_open) == (0, 0, 3)
+
+    with pytest.raises(ValueError, match="unknown action"):
+        resolve_in_doubt(engine, action="retry")  # type: ignore[arg-type]
+    assert resolve_in_doubt(engine, "no-such-key") == []
+    # Checked on the channel: delivered (the event) and digested (the digest's rows), as of the attempt.
+    assert resolve_in_doubt(engine, btc.dedup_key, action="mark_delivered") == [(btc.dedup_key, channel)]
+    assert resolve_in_doubt(engine, channel=channel, action="mark_delivered") == sorted(
+        [(eth.dedup_key, channel), (sol.dedup_key, channel)]
+    )
+    rows = outbox_rows(engine)
+    assert {k[0]: (r["status"], r["delivered_at"]) for k, r in rows.items()} == {
+        btc.dedup_key: ("delivered", NOW),
+        eth.dedup_key: ("digested", NOW),
+        sol.dedup_key: ("digested", NOW),
+        xrp.dedup_key: ("delivered", lease_end),
+    }
+    assert resolve_in_doubt(engine, action="resend") == []  # nothing in doubt any more
+    final = deliver_due(engine, Notifier(channels), lease_end + timedelta(hours=2), SETTINGS)
+    assert (final.due, final.in_doubt_open, len(receiver.received)) == (0, 0, 1)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("scheme", ["json", "form", "xml"])
+def test_every_attempt_carries_the_same_idempotency_header(engine: Engine, make_receiver, scheme: str):
+    receiver = make_receiver()
+    channels = channels_from_urls([receiver.url(scheme=scheme)])
+    (event,) = store(engine, make_event())
+    enqueue(engine, [event], channels, NOW)
+    receiver.fail_next(1)
+    assert deliver_due(engine, Notifier(channels), NOW, SETTINGS).retrying == 1
+    assert deliver_due(engine, Notifier(channels), NOW + timedelta(minutes=1), SETTINGS).delivered == 1
+    key = idempotency_key("event", channels[0].id, [event["dedup_key"]])
+    assert [(r.status, r.idempotency_key) for r in receiver.received] == [(500, key), (200, key)]
+    assert outbox_rows(engine)[(event["dedup_key"], channels[0].id)]["idempotency_key"] == key
+
+
+def test_idempotency_header_only_where_the_scheme_carries_it():
+    key = "0123abcd"
+    assert with_idempotency_key("json://h:8080/x", key) == f"json://h:8080/x?+Idempotency-Key={key}"
+    assert with_idempotency_key("jsons://h/x?rto=30", key) == f"jsons://h/x?rto=30&+Idempotency-Key={key}"
+    assert with_idempotency_key("tgram://bot/chat", key) == "tgram://bot/chat"
+    assert with_idempotency_key("slack://a/b/c/#general", key) == "slack://a/b/c/#general"
+
+
+def test_a_send_apprise_gave_up_waiting_for_is_in_doubt(engine: Engine, make_receiver):
+    """Apprise's TIMEOUT leaves the service call running: it may still arrive, so no retry."""
+    receiver = make_receiver()
+    channels = channels_from_urls([receiver.url() + "?rto=30"])
+    (event,) = store(engine, make_event())
+    enqueue(engine, [event], channels, NOW)
+    receiver.hold(2)
+    report = deliver_due(engine, Notifier(channels, timeout_seconds=0.5), NOW, SETTINGS)
+    assert (report.delivered, report.retrying, report.in_doubt, report.in_doubt_open) == (0, 0, 1, 1)
+    assert report.errors == []  # not an error to retry
+    row = outbox_rows(engine)[(event["dedup_key"], channels[0].id)]
+    assert (row["status"], row["attempts"]) == ("in_doubt", 1)
+    assert row["last_error"].startswith("apprise stopped waiting")
+    receiver.release()
+    assert receiver.wait_for(1, timeout=5)
+    assert deliver_due(engine, Notifier(channels), NOW + timedelta(hours=1), SETTINGS).due == 0
     assert len(receiver.received) == 1
+
+
+OLD_OUTBOX_DDL = """
+create table outbox (
+    dedup_key varchar not null,
+    channel varchar not null,
+    status varchar not null,
+    attempts integer not null,
+    next_attempt_at timestamp,
+    last_error text,
+    delivered_at timestamp,
+    created_at timestamp not null,
+    primary key (dedup_key, channel)
+)
+"""
+
+
+def test_an_outbox_from_before_the_attempt_columns_is_migrated(warehouse_url, make_receiver):
+    """An existing warehouse (DuckDB file or PostgreSQL) gets the new columns; its rows survive."""
+    receiver = make_receiver()
+    channels = channels_from_urls([receiver.url()])
+    event = make_event()
+    old = create_engine(warehouse_url, poolclass=NullPool)
+    with old.begin() as conn:
+        conn.execute(text(OLD_OUTBOX_DDL))
+        conn.execute(
+            text("insert into outbox values (:key, :channel, 'pending', 0, :now, null, null, :now)"),
+            {"key": event["dedup_key"], "channel": channels[0].id, "now": NOW},
+        )
+    old.dispose()
+
+    engine = make_engine(warehouse_location(warehouse_url))
+    engine.dispose()
+    engine = make_engine(warehouse_location(warehouse_url))  # a second start adds nothing
+    with engine.connect() as conn:
+        assert add_missing_columns(conn, outbox, OUTBOX_ADDED_COLUMNS) == []
+    (row,) = outbox_rows(engine).values()
+    assert (row["status"], row["attempted_at"], row["idempotency_key"]) == ("pending", None, None)
+    store(engine, event)
+    assert deliver_due(engine, Notifier(channels), NOW, SETTINGS).delivered == 1
+    (row,) = outbox_rows(engine).values()
+    assert (row["status"], row["attempted_at"]) == ("delivered", NOW)
+    assert receiver.received[0].idempotency_key == row["idempotency_key"]
+    engine.dispose()
