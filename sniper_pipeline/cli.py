@@ -10,8 +10,16 @@ from pathlib import Path
 
 from sniper_pipeline.commands.environment import UsageError
 from sniper_pipeline.settings.errors import ConfigError
+from sniper_pipeline.warehouse.run_lock import WarehouseBusyError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _replay_time(text: str) -> datetime:
+    """--now: the replay server's own parser, imported only when the option is given."""
+    from sniper_pipeline.coinglass.replay.cli import parse_now
+
+    return parse_now(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--replay-dir", type=Path)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument(
+        "--now",
+        type=_replay_time,
+        help="replay clock start, ISO or epoch ms (default: end of the recordings)",
+    )
+    serve.add_argument("--speed", type=float, help="replay clock speed, x real time (default 1)")
 
     replay = sub.add_parser("replay", help="the CoinGlass-compatible replay server")
     replay.add_argument("action", choices=["serve"])
@@ -102,7 +116,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from sniper_pipeline.commands.serve import serve_command
 
-            return serve_command(live=args.live, replay_dir=args.replay_dir, host=args.host, port=args.port)
+            return serve_command(
+                live=args.live,
+                replay_dir=args.replay_dir,
+                host=args.host,
+                port=args.port,
+                now=args.now,
+                speed=args.speed,
+            )
         if args.command == "config":
             from sniper_pipeline.commands.signals import config_generate_command
 
@@ -162,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             project.manifest_path.unlink(missing_ok=True)
             print(ensure_manifest(project))
             return EXIT_OK
-    except (UsageError, ConfigError) as exc:
+    except (UsageError, ConfigError, WarehouseBusyError) as exc:
         print(f"sniper {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_USAGE

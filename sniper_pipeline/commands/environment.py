@@ -3,31 +3,72 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sniper_pipeline.instance import ensure_dagster_home
 from sniper_pipeline.intervals import interval_seconds
 from sniper_pipeline.settings.errors import ConfigError
 
+if TYPE_CHECKING:
+    from sniper_pipeline.coinglass.replay.recordings import RecordingIndex
+
 # The replay server accepts any non-empty key; this one is only ever sent to loopback.
 REPLAY_PLACEHOLDER_KEY = "replay-local"
+# --speed beyond this replays months in minutes: a typo, not a wish.
+MAX_SPEED = 100_000.0
 
 
 class UsageError(Exception):
     """Bad command-line usage or environment (exit code 2)."""
 
 
-def recordings_end(folder: Path) -> datetime:
+def replay_folder(replay_dir: Path | None) -> Path:
+    """The recordings folder a replay command serves: --replay-dir, else the shipped sample."""
+    from sniper_pipeline.coinglass.replay.sample import sample_dir
+
+    return replay_dir or sample_dir()
+
+
+def check_recordings(folder: Path) -> RecordingIndex:
+    """Load every recording of the folder; any problem is one ConfigError line naming the file
+    (a missing or corrupt file must stop a command before a job or server starts)."""
+    from sniper_pipeline.coinglass.replay.recordings import load_index
+
+    manifest = folder / "manifest.json"
+    if not folder.is_dir():
+        raise ConfigError(f"--replay-dir: {folder} is not a folder")
+    if not manifest.is_file():
+        raise ConfigError(f"--replay-dir: {folder} has no manifest.json")
+    try:
+        return load_index(folder)
+    except json.JSONDecodeError as exc:  # the manifest itself (entries' files name themselves)
+        raise ConfigError(f"{manifest}: not JSON ({exc})") from None
+    except ValueError as exc:
+        raise ConfigError(_one_line(str(exc))) from None
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{manifest}: malformed entry ({exc.__class__.__name__}: {exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"--replay-dir: cannot read {exc.filename or folder}: {exc.strerror}") from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def recordings_end(folder: Path, index: RecordingIndex | None = None) -> datetime:
     """When every recorded bar has closed: the replay clock starts here, so a first backfill of
     `history_days` reaches into the recordings whatever their dates."""
-    from sniper_pipeline.coinglass.replay.recordings import RecordingIndex
+    from sniper_pipeline.coinglass.replay.recordings import load_index
 
     end_ms = 0
-    index = RecordingIndex.from_dir(folder)
+    index = index or load_index(folder)
     for endpoint in index.endpoints:
         for rec in index.for_endpoint(endpoint):
             interval = rec.params.get("interval")
@@ -41,9 +82,22 @@ def recordings_end(folder: Path) -> datetime:
     return datetime.fromtimestamp(end_ms / 1000, UTC)
 
 
+def check_replay_clock(*, live: bool, now: datetime | None, speed: float | None) -> None:
+    """--now/--speed drive the replay server's clock: meaningless live, and speed must be sane."""
+    if live and (now is not None or speed is not None):
+        raise UsageError("--now and --speed set the replay clock: not with --live")
+    if speed is not None and not (math.isfinite(speed) and 0 <= speed <= MAX_SPEED):
+        raise UsageError(f"--speed: {speed} is not between 0 and {MAX_SPEED:g}")
+
+
 @contextmanager
-def api_environment(*, live: bool, replay_dir: Path | None) -> Iterator[str]:
-    """Yield the API base URL; in replay mode a server runs for the duration of the block."""
+def api_environment(
+    *, live: bool, replay_dir: Path | None, now: datetime | None = None, speed: float | None = None
+) -> Iterator[str]:
+    """Yield the API base URL; in replay mode a server runs for the duration of the block.
+
+    `now`/`speed` set the replay clock (default: the end of the recordings, at real time)."""
+    check_replay_clock(live=live, now=now, speed=speed)
     ensure_dagster_home()
     if live:
         if replay_dir is not None:
@@ -55,20 +109,24 @@ def api_environment(*, live: bool, replay_dir: Path | None) -> Iterator[str]:
         yield "live"
         return
     from sniper_pipeline.coinglass.replay import FaultSpecError, ReplayServer, parse_faults
-    from sniper_pipeline.coinglass.replay.sample import sample_dir
 
-    folder = replay_dir or sample_dir()
-    if not (folder / "manifest.json").is_file():
-        raise ConfigError(f"--replay-dir: {folder} has no manifest.json")
+    folder = replay_folder(replay_dir)
+    index = check_recordings(folder)
     # SNIPER_REPLAY_FAULTS: a --faults spec for this server (docs/reliability.md), e.g. "429:3".
     faults = os.environ.get("SNIPER_REPLAY_FAULTS") or None
     try:
         parse_faults(faults)
     except FaultSpecError as exc:
         raise UsageError(f"SNIPER_REPLAY_FAULTS: {exc}") from None
+    try:
+        start = now or recordings_end(folder, index)
+    except (ValueError, TypeError, KeyError) as exc:  # a time column that is not epoch ms
+        raise ConfigError(f"--replay-dir: {folder}: unreadable bar times ({exc})") from None
     os.environ["SNIPER_PROFILE"] = "replay"
     os.environ["SNIPER_REPLAY_DIR"] = str(folder.resolve())
     os.environ.setdefault("CG_API_KEY", REPLAY_PLACEHOLDER_KEY)
-    with ReplayServer(folder, quiet=True, now=recordings_end(folder), faults=faults) as server:
+    with ReplayServer(
+        folder, quiet=True, now=start, faults=faults, speed=1.0 if speed is None else speed
+    ) as server:
         os.environ["CG_BASE_URL"] = server.base_url
         yield server.base_url

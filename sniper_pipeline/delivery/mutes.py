@@ -21,16 +21,37 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def parse_duration(text: str) -> timedelta:
-    """ "2h", "90m", "1h30m", "1d", "1w" -> timedelta; raises ValueError otherwise."""
+# `sniper mute` is for maintenance windows and noisy days; a hold longer than this belongs in
+# delivery.yaml's `mutes:`, where it is reviewed, not in a row nobody remembers.
+MAX_MUTE_DURATION = timedelta(days=30)
+
+
+def parse_duration(text: str, maximum: timedelta | None = None) -> timedelta:
+    """ "2h", "90m", "1h30m", "1d", "1w" -> timedelta; raises ValueError otherwise (not a
+    duration, zero or negative, or longer than `maximum`)."""
     compact = text.strip().lower().replace(" ", "")
+    if compact.startswith("-"):
+        raise ValueError(f"duration must be positive: {text!r}")
     parts = _DURATION_PART.findall(compact)
     if not compact or "".join(n + u for n, u in parts) != compact:
         raise ValueError(f"not a duration: {text!r} (e.g. 30m, 2h, 1h30m, 1d, 1w)")
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
     if seconds <= 0:
         raise ValueError(f"duration must be positive: {text!r}")
+    # Compared in seconds: a huge count ("99999999w") would overflow timedelta first.
+    if maximum is not None and seconds > maximum.total_seconds():
+        raise ValueError(
+            f"{text!r} is longer than the {_describe(maximum)} limit "
+            "(longer holds go in config/delivery.yaml under mutes:)"
+        )
+    if seconds >= timedelta.max.total_seconds():
+        raise ValueError(f"duration too long: {text!r}")
     return timedelta(seconds=seconds)
+
+
+def _describe(length: timedelta) -> str:
+    days, rest = divmod(int(length.total_seconds()), 86400)
+    return f"{days}-day" if days and not rest else str(length)
 
 
 def mute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sniper_pipeline.delivery.notifier import Notifier
 from sniper_pipeline.delivery.outbox import deliver_due, enqueue
 from sniper_pipeline.delivery.policy import Mute
 from sniper_pipeline.delivery.settings import ConfiguredMute, DeliverySettings
+from sniper_pipeline.settings.paths import project_dir
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.tables import mutes as mutes_table
 from sniper_pipeline.warehouse.url import warehouse_location
@@ -96,6 +98,8 @@ def test_mute_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     config = tmp_path / "config"
     config.mkdir()
     (config / "delivery.yaml").write_text("mutes: [{coin: '*', until: '2999-01-01T00:00:00Z'}]\n")
+    # `sniper mute --coin` checks the coin against coins.yaml.
+    shutil.copyfile(project_dir() / "config" / "coins.yaml", config / "coins.yaml")
     monkeypatch.setenv("SNIPER_CONFIG_DIR", str(config))
 
     assert mute_command("eth", "2h", "upgrade window") == 0
