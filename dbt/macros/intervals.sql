@@ -17,8 +17,3 @@
 {% macro duckdb__add_seconds(ts, seconds) -%}
   ({{ ts }} + to_seconds(cast({{ seconds }} as bigint)))
 {%- endmacro %}
-
-{# The source a partition run reads for one layer; '' when the coin has none. #}
-{% macro layer_source(layer) -%}
-  '{{ var("sources", {}).get(layer, "") }}'
-{%- endmacro %}

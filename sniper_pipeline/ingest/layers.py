@@ -82,6 +82,96 @@ def table_frame(
     return frame
 
 
+@dataclass(frozen=True)
+class LayerFetch:
+    """A fetched, parsed frame in the raw table's columns, not yet validated or written."""
+
+    coin: str
+    source: ResolvedSource
+    requests: int
+    rows_received: int
+    duplicates_dropped: int
+    was_unsorted: bool
+    open_bars: int
+    frame: pd.DataFrame
+
+
+def fetch_layer(
+    client: CoinGlassClient,
+    coin: str,
+    source: ResolvedSource,
+    since: pd.Timestamp | None,
+    *,
+    history_days: int,
+    overlap_bars: int,
+) -> LayerFetch:
+    """HTTP only (no warehouse access), so fetches of several coins can run in threads."""
+    fetched = fetch_series(
+        client,
+        source.endpoint,
+        source.param_dict,
+        since=since.to_pydatetime() if since is not None else None,
+        history_days=history_days,
+        overlap_bars=overlap_bars,
+    )
+    parsed = fetched.parsed
+    return LayerFetch(
+        coin=coin,
+        source=source,
+        requests=fetched.history.requests,
+        rows_received=parsed.rows_received,
+        duplicates_dropped=parsed.duplicates_dropped,
+        was_unsorted=parsed.was_unsorted,
+        open_bars=parsed.open_bars,
+        frame=table_frame(coin, source, parsed.frame, datetime.now(UTC).replace(tzinfo=None)),
+    )
+
+
+def layer_watermark(engine: Engine, coin: str, source: ResolvedSource) -> pd.Timestamp | None:
+    """The last closed bar stored for this coin and source: the incremental fetch starts there."""
+    table = LAYER_TABLES[source.layer]
+    return max_closed_ts(engine, table, coin=coin, source_key=source.source_key, interval=source.interval)
+
+
+def store_layer(
+    engine: Engine,
+    fetched: LayerFetch,
+    validate: Validator | None = None,
+    *,
+    unchanged: Validator | None = None,
+) -> LayerIngest:
+    """Upsert in one transaction, validating first (raises: nothing is written). With `unchanged`,
+    a frame that would change no stored row skips `validate` (nothing of it is written) and gets
+    `unchanged` instead, e.g. the cheap freshness check alone."""
+    frame, source = fetched.frame, fetched.source
+    table = LAYER_TABLES[source.layer]
+    records = frame_records(frame, table)
+    if unchanged is None:
+        if validate is not None:
+            validate(frame)
+        written = upsert(engine, table, records)
+    else:
+        before_write = (lambda: validate(frame)) if validate is not None else None
+        written = upsert(engine, table, records, before_write=before_write)
+        if written.new + written.updated == 0:
+            unchanged(frame)
+    return LayerIngest(
+        coin=fetched.coin,
+        layer=source.layer,
+        source_key=source.source_key,
+        interval=source.interval,
+        requests=fetched.requests,
+        rows_received=fetched.rows_received,
+        duplicates_dropped=fetched.duplicates_dropped,
+        was_unsorted=fetched.was_unsorted,
+        open_bars=fetched.open_bars,
+        first_bar=frame["ts"].min() if len(frame) else None,
+        last_bar=frame["ts"].max() if len(frame) else None,
+        written=written,
+        frame=frame,
+    )
+
+
 def ingest_layer(
     client: CoinGlassClient,
     engine: Engine,
@@ -92,33 +182,7 @@ def ingest_layer(
     overlap_bars: int,
     validate: Validator | None = None,
 ) -> LayerIngest:
-    table = LAYER_TABLES[source.layer]
-    last = max_closed_ts(engine, table, coin=coin, source_key=source.source_key, interval=source.interval)
-    fetched = fetch_series(
-        client,
-        source.endpoint,
-        source.param_dict,
-        since=last.to_pydatetime() if last is not None else None,
-        history_days=history_days,
-        overlap_bars=overlap_bars,
-    )
-    parsed, history = fetched.parsed, fetched.history
-    frame = table_frame(coin, source, parsed.frame, datetime.now(UTC).replace(tzinfo=None))
-    if validate is not None:
-        validate(frame)  # raises: nothing is written
-    written = upsert(engine, table, frame_records(frame, table))
-    return LayerIngest(
-        coin=coin,
-        layer=source.layer,
-        source_key=source.source_key,
-        interval=source.interval,
-        requests=history.requests,
-        rows_received=parsed.rows_received,
-        duplicates_dropped=parsed.duplicates_dropped,
-        was_unsorted=parsed.was_unsorted,
-        open_bars=parsed.open_bars,
-        first_bar=frame["ts"].min() if len(frame) else None,
-        last_bar=frame["ts"].max() if len(frame) else None,
-        written=written,
-        frame=frame,
-    )
+    """One layer of one coin end to end: watermark, fetch, validate, upsert."""
+    since = layer_watermark(engine, coin, source)
+    fetched = fetch_layer(client, coin, source, since, history_days=history_days, overlap_bars=overlap_bars)
+    return store_layer(engine, fetched, validate)

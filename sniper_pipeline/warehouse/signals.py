@@ -29,14 +29,14 @@ def _naive_utc(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def replace_coin_rows(engine: Engine, table_name: str, coin: str, frame: pd.DataFrame) -> int:
-    """Swap one coin's rows of a derived table in one transaction (re-runs are idempotent).
+def replace_coin_rows(engine: Engine, table_name: str, coins: list[str], frame: pd.DataFrame) -> int:
+    """Swap these coins' rows of a derived table in one transaction (re-runs are idempotent).
 
     The table follows the frame's columns; when the engine's columns change (other percentiles
     configured), the derived table is rebuilt."""
     frame = _naive_utc(frame)
     with engine.begin() as conn:
-        lock_ddl(conn)  # the first run of several coins at once creates the table once
+        lock_ddl(conn)  # the first run of several scans at once creates the table once
         exists = inspect(conn).has_table(table_name)
         if exists:
             # Column names from a zero-row select: duckdb-engine's reflection of columns fails
@@ -45,7 +45,9 @@ def replace_coin_rows(engine: Engine, table_name: str, coin: str, frame: pd.Data
             if stored != list(frame.columns):
                 conn.execute(text(f'drop table "{table_name}"'))
             else:
-                conn.execute(delete(sa_table(table_name, column("coin"))).where(column("coin") == coin))
+                conn.execute(
+                    delete(sa_table(table_name, column("coin"))).where(column("coin").in_(list(coins)))
+                )
         frame.to_sql(table_name, conn, if_exists="append", index=False, chunksize=5000)
     return len(frame)
 
@@ -114,6 +116,6 @@ def store_percentile_config(engine: Engine, config: dict[str, Any], generated_at
     )
 
 
-def load_alert_events(engine: Engine, coin: str) -> pd.DataFrame:
+def load_alert_events(engine: Engine, coins: list[str]) -> pd.DataFrame:
     with engine.connect() as conn:
-        return pd.read_sql(select(alert_events).where(alert_events.c.coin == coin), conn)
+        return pd.read_sql(select(alert_events).where(alert_events.c.coin.in_(list(coins))), conn)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,15 +79,19 @@ def upsert(
     *,
     compare_ignore: Sequence[str] = ("ingested_at", "last_seen_at"),
     keep_on_update: Sequence[str] = ("first_seen_at",),
+    before_write: Callable[[], None] | None = None,
 ) -> UpsertStats:
-    """Insert new keys, update changed ones; unchanged rows are left alone (so re-runs add nothing)."""
+    """Insert new keys, update changed ones; unchanged rows are left alone (so re-runs add nothing).
+
+    `before_write` runs only when something would be written, inside the transaction: it raises
+    to write nothing (a validation that fails)."""
     if not records:
         return UpsertStats(0, 0, 0, 0)
     keys = [c.name for c in table.primary_key.columns]
     if isinstance(engine, Engine):
         with engine.begin() as conn:
-            return _upsert(conn, table, records, keys, compare_ignore, keep_on_update)
-    return _upsert(engine, table, records, keys, compare_ignore, keep_on_update)
+            return _upsert(conn, table, records, keys, compare_ignore, keep_on_update, before_write)
+    return _upsert(engine, table, records, keys, compare_ignore, keep_on_update, before_write)
 
 
 def _upsert(
@@ -97,6 +101,7 @@ def _upsert(
     keys: list[str],
     compare_ignore: Sequence[str],
     keep_on_update: Sequence[str],
+    before_write: Callable[[], None] | None = None,
 ) -> UpsertStats:
     existing = _existing(conn, table, keys, records)
     new, changed = [], []
@@ -110,6 +115,8 @@ def _upsert(
             changed.append(record)
     todo = new + changed
     if todo:
+        if before_write is not None:
+            before_write()
         _write(conn, table, todo, keys, keep_on_update)
     return UpsertStats(len(records), len(new), len(changed), len(records) - len(todo))
 

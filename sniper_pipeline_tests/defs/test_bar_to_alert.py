@@ -66,9 +66,10 @@ def test_closed_bar_becomes_a_delivered_alert(
         tick = sensor(context)
         assert isinstance(tick, dg.SensorResult) and tick.run_requests
         [request] = tick.run_requests
-        assert request.run_key == f"HYPE|{bar.isoformat()}"
+        # One run for every due coin: a partition range, here of the one coin with data.
+        assert request.run_key == f"HYPE..HYPE|{bar.isoformat()}"
         job = definitions.resolve_job_def("coin_scan_job")
-        assert job.execute_in_process(partition_key=request.partition_key, instance=instance).success
+        assert job.execute_in_process(tags=request.tags, instance=instance).success
 
     assert receiver.messages, "no alert reached the receiver"
     text = json.dumps(receiver.accepted)

@@ -1,5 +1,6 @@
-"""A fetched frame that fails its GX suite is never written, blocks that coin downstream, and an
-ops alert names the asset, coin and failed expectation."""
+"""A fetched frame that fails its GX suite is never written, blocks that coin downstream (the
+scan's other coins go on), the run ends failed naming the coin, and an ops alert names the asset,
+coin and failed expectation."""
 
 from __future__ import annotations
 
@@ -65,8 +66,12 @@ def test_failing_frame_is_not_written_and_alerts_ops(
         assert (
             conn.execute(text("select count(*) from raw_open_interest")).scalar() == 1080
         )  # other layers land
-    # Downstream of the rejected frame did not run for this coin.
-    assert "fct_layer_bars" not in inspect(engine).get_table_names()
+    # The coin was not scored, and the run's failure names it and the failed check.
+    assert "layer_signals" not in inspect(engine).get_table_names()
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "alert_outbox"
+    assert "HYPE" in failure.event_specific_data.error.message
+    assert "plausible_ranges" in failure.event_specific_data.error.message
     assert ops_receiver.received, "no ops alert"
     [message] = ops_receiver.messages
     assert "raw_liquidations" in message and "HYPE" in message and "plausible_ranges" in message

@@ -2,91 +2,120 @@
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
-        unique_key=['coin'],
+        unique_key=['coin', 'interval', 'ts'],
     )
 }}
-{#- One coin per run (a Dagster partition): its rows are replaced as a whole, so a re-run of the
-    same partition is idempotent and other coins are untouched. -#}
-{%- set coin = var('coin') -%}
-{%- set grid = var('grid_interval') -%}
+{#- Every coin in one build. The source each coin reads per layer comes from the
+    coin_layer_sources table (written by the scan), so the SQL has no per-run vars and dbt's
+    partial parsing holds. Incremental runs rebuild each coin's bars from its last built bar
+    minus a lookback (late closes, coarser layers landing); a coin whose source choice changed
+    is rebuilt whole. Keyed (coin, interval, ts): a re-run replaces the same rows. -#}
+{%- set layers = [
+    ('funding', 'funding', 'stg_coinglass__funding'),
+    ('open_interest', 'open_interest', 'stg_coinglass__open_interest'),
+    ('liquidations', 'liquidation', 'stg_coinglass__liquidations'),
+    ('taker', 'taker', 'stg_coinglass__taker_volume'),
+    ('prices', 'price', 'stg_coinglass__prices'),
+] -%}
 
 with
 
-funding as (
-    select * from {{ ref('stg_coinglass__funding') }}
-    where coin = '{{ coin }}' and source_key = {{ layer_source('funding') }}
+coin_sources as (
+    -- one row per coin: its grid and the chosen source key of each layer ('' when none)
+    select
+        coin,
+        max(grid_interval) as grid_interval,
+        {%- for cte, layer, model in layers %}
+        coalesce(max(case when layer = '{{ layer }}' then source_key end), '') as {{ cte }}_source_key
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    from {{ source('coinglass', 'coin_layer_sources') }}
+    group by coin
 ),
 
-open_interest as (
-    select * from {{ ref('stg_coinglass__open_interest') }}
-    where coin = '{{ coin }}' and source_key = {{ layer_source('open_interest') }}
+build_from as (
+    {%- if is_incremental() %}
+    -- per coin, the last bar built under its current sources; null rebuilds the coin whole
+    select
+        cs.coin,
+        {{ add_seconds('max(t.ts)', '-' ~ var('fct_layer_bars_lookback_seconds')) }} as from_ts
+    from coin_sources cs
+    left join {{ this }} t
+        on t.coin = cs.coin
+        and t.interval = cs.grid_interval
+        and t.funding_source_key = cs.funding_source_key
+        and t.oi_source_key = cs.open_interest_source_key
+        and t.liq_source_key = cs.liquidations_source_key
+        and t.taker_source_key = cs.taker_source_key
+    group by cs.coin
+    {%- else %}
+    select coin, cast(null as timestamp) as from_ts from coin_sources
+    {%- endif %}
 ),
 
-liquidations as (
-    select * from {{ ref('stg_coinglass__liquidations') }}
-    where coin = '{{ coin }}' and source_key = {{ layer_source('liquidation') }}
+{% for cte, layer, model in layers %}
+{{ cte }} as (
+    select l.*
+    from {{ ref(model) }} l
+    join coin_sources cs on cs.coin = l.coin and l.source_key = cs.{{ cte }}_source_key
 ),
 
-taker as (
-    select * from {{ ref('stg_coinglass__taker_volume') }}
-    where coin = '{{ coin }}' and source_key = {{ layer_source('taker') }}
+{{ cte }}_presence as (
+    select coin, max(interval) as layer_interval, true as has_rows
+    from {{ cte }}
+    group by coin
 ),
+{% endfor %}
 
-prices as (
-    select * from {{ ref('stg_coinglass__prices') }}
-    where coin = '{{ coin }}' and source_key = {{ layer_source('price') }}
-),
-
--- The coin's bar grid: every bar of its grid-interval open interest and liquidation series.
+-- Each coin's bar grid: every bar of its grid-interval open interest and liquidation series,
+-- from where this build starts.
 grid as (
-    select ts, bool_or(is_closed) as is_closed
+    select bars.coin, bars.ts, bool_or(bars.is_closed) as is_closed
     from (
-        select ts, is_closed from open_interest where interval = '{{ grid }}'
+        select coin, interval, ts, is_closed from open_interest
         union all
-        select ts, is_closed from liquidations where interval = '{{ grid }}'
+        select coin, interval, ts, is_closed from liquidations
     ) as bars
-    group by ts
+    join coin_sources cs on cs.coin = bars.coin and bars.interval = cs.grid_interval
+    join build_from bf on bf.coin = bars.coin
+    where bf.from_ts is null or bars.ts >= bf.from_ts
+    group by bars.coin, bars.ts
 ),
 
 grid_bars as (
     select
-        ts,
-        {{ add_seconds('ts', interval_seconds("'" ~ grid ~ "'")) }} as close_at,
-        is_closed
-    from grid
+        g.coin,
+        cs.grid_interval as interval,
+        g.ts,
+        {{ add_seconds('g.ts', interval_seconds('cs.grid_interval')) }} as close_at,
+        g.is_closed
+    from grid g
+    join coin_sources cs on cs.coin = g.coin
 ),
 
-{% for layer in ['funding', 'open_interest', 'liquidations', 'taker', 'prices'] %}
--- {{ layer }} as of the grid bar's close: the latest of its bars closed by then, provided it is
+{% for cte, layer, model in layers %}
+-- {{ cte }} as of the grid bar's close: the latest of its bars closed by then, provided it is
 -- not older than one of its own intervals (older = stale, which counts as not triggered).
-{{ layer }}_asof as (
+{{ cte }}_asof as (
     select
+        g.coin,
         g.ts as grid_ts,
         max(l.ts) as layer_ts
     from grid_bars g
-    join {{ layer }} l
-        on {{ add_seconds('l.ts', interval_seconds('l.interval')) }} <= g.close_at
+    join {{ cte }} l
+        on l.coin = g.coin
+        and {{ add_seconds('l.ts', interval_seconds('l.interval')) }} <= g.close_at
         and {{ add_seconds('l.ts', '2 * ' ~ interval_seconds('l.interval')) }} > g.close_at
         and l.is_closed
-    group by g.ts
+    group by g.coin, g.ts
 ),
 {% endfor %}
-
-layer_intervals as (
-    select
-        (select max(interval) from funding) as funding_interval,
-        (select max(interval) from taker) as taker_interval,
-        (select count(*) from funding) > 0 as has_funding,
-        (select count(*) from open_interest) > 0 as has_open_interest,
-        (select count(*) from liquidations) > 0 as has_liquidations,
-        (select count(*) from taker) > 0 as has_taker
-),
 
 joined as (
     select
         -- keys
-        '{{ coin }}' as coin,
-        '{{ grid }}' as interval,
+        g.coin,
+        g.interval,
         g.ts,
         g.close_at,
         g.is_closed,
@@ -94,44 +123,48 @@ joined as (
         f.funding_bps_8h,
         abs(f.funding_bps_8h) as funding_abs_bps_8h,
         f.is_interval_assumed as funding_is_interval_assumed,
-        {{ layer_source('funding') }} as funding_source_key,
-        {{ interval_seconds('li.funding_interval') }} > {{ interval_seconds("'" ~ grid ~ "'") }}
+        cs.funding_source_key,
+        {{ interval_seconds('fp.layer_interval') }} > {{ interval_seconds('g.interval') }}
             as funding_is_coarser,
-        li.has_funding and f.ts is null as funding_is_stale,
+        coalesce(fp.has_rows, false) and f.ts is null as funding_is_stale,
         -- open interest
         o.oi,
         o.oi_unit,
         o.oi_roc_pct,
-        {{ layer_source('open_interest') }} as oi_source_key,
-        li.has_open_interest and o.ts is null as oi_is_stale,
+        cs.open_interest_source_key as oi_source_key,
+        coalesce(op.has_rows, false) and o.ts is null as oi_is_stale,
         -- liquidations (USD)
         l.liq_long_usd,
         l.liq_short_usd,
         l.liq_total_usd,
         l.liq_polarity,
-        {{ layer_source('liquidation') }} as liq_source_key,
-        li.has_liquidations and l.ts is null as liq_is_stale,
+        cs.liquidations_source_key as liq_source_key,
+        coalesce(lp.has_rows, false) and l.ts is null as liq_is_stale,
         -- taker (unit-free ratio)
         t.taker_ratio,
         t.taker_value_unit,
-        {{ layer_source('taker') }} as taker_source_key,
-        {{ interval_seconds('li.taker_interval') }} > {{ interval_seconds("'" ~ grid ~ "'") }}
+        cs.taker_source_key,
+        {{ interval_seconds('tp.layer_interval') }} > {{ interval_seconds('g.interval') }}
             as taker_is_coarser,
-        li.has_taker and t.ts is null as taker_is_stale,
+        coalesce(tp.has_rows, false) and t.ts is null as taker_is_stale,
         -- price context
         p.close_usd
     from grid_bars g
-    cross join layer_intervals li
-    left join funding_asof fa on fa.grid_ts = g.ts
-    left join funding f on f.ts = fa.layer_ts
-    left join open_interest_asof oa on oa.grid_ts = g.ts
-    left join open_interest o on o.ts = oa.layer_ts
-    left join liquidations_asof la on la.grid_ts = g.ts
-    left join liquidations l on l.ts = la.layer_ts
-    left join taker_asof ta on ta.grid_ts = g.ts
-    left join taker t on t.ts = ta.layer_ts
-    left join prices_asof pa on pa.grid_ts = g.ts
-    left join prices p on p.ts = pa.layer_ts
+    join coin_sources cs on cs.coin = g.coin
+    left join funding_presence fp on fp.coin = g.coin
+    left join open_interest_presence op on op.coin = g.coin
+    left join liquidations_presence lp on lp.coin = g.coin
+    left join taker_presence tp on tp.coin = g.coin
+    left join funding_asof fa on fa.coin = g.coin and fa.grid_ts = g.ts
+    left join funding f on f.coin = g.coin and f.ts = fa.layer_ts
+    left join open_interest_asof oa on oa.coin = g.coin and oa.grid_ts = g.ts
+    left join open_interest o on o.coin = g.coin and o.ts = oa.layer_ts
+    left join liquidations_asof la on la.coin = g.coin and la.grid_ts = g.ts
+    left join liquidations l on l.coin = g.coin and l.ts = la.layer_ts
+    left join taker_asof ta on ta.coin = g.coin and ta.grid_ts = g.ts
+    left join taker t on t.coin = g.coin and t.ts = ta.layer_ts
+    left join prices_asof pa on pa.coin = g.coin and pa.grid_ts = g.ts
+    left join prices p on p.coin = g.coin and p.ts = pa.layer_ts
 )
 
 select * from joined

@@ -1,85 +1,178 @@
-"""Raw CoinGlass assets: one per layer, partitioned by coin; snapshot assets unpartitioned.
+"""Raw CoinGlass assets: one per layer, partitioned by coin, all filled by one step per scan
+(`raw_layers`); snapshot assets unpartitioned.
 
-Each raw asset validates the fetched frame (GX suite, `defs/quality/`) before the upsert: a
-failing frame is never written and the blocking checks stop that coin downstream."""
+The step fetches every (coin, layer) of the scan concurrently under the shared rate limiter,
+then validates each fetched frame (GX suite, `defs/quality/`) and upserts it. A frame that fails
+is never written; its coin is blocked for the rest of the run while the other coins go on."""
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 
-from sniper_pipeline.defs.ingest.partitions import coin_partitions
+from sniper_pipeline.defs.ingest.partitions import SCAN_BACKFILL_POLICY, coin_partitions
 from sniper_pipeline.defs.ingest.resources import CoinGlassResource, WarehouseResource
 from sniper_pipeline.defs.ops.resources import AlertDeliveryResource
-from sniper_pipeline.defs.quality.raw_checks import FrameChecks, FrameRejected, raw_check_specs
+from sniper_pipeline.defs.quality.raw_checks import (
+    FrameRejected,
+    ScanChecks,
+    raw_check_specs,
+)
 from sniper_pipeline.ingest import snapshots
-from sniper_pipeline.ingest.layers import LAYER_TABLES, ingest_layer
+from sniper_pipeline.ingest.coin_sources import coin_source_rows, store_coin_sources
+from sniper_pipeline.ingest.concurrent import fetch_concurrently
+from sniper_pipeline.ingest.layers import LAYER_TABLES, LayerFetch, fetch_layer, layer_watermark, store_layer
 from sniper_pipeline.runtime import Runtime, cached_runtime
+from sniper_pipeline.sources import ResolvedSource
 
 LAYER_ASSETS: dict[str, str] = {layer: table.name for layer, table in LAYER_TABLES.items()}
+BLOCKED_COINS = "blocked_coins"  # metadata key: coin -> why nothing of it was written this run
 
 
 def _kinds(runtime: Runtime) -> set[str]:
     return {"coinglass", "duckdb" if runtime.uses_duckdb else "postgres"}
 
 
-def _layer_asset(runtime: Runtime, layer: str, asset_name: str) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=asset_name,
+def _pool(runtime: Runtime) -> str | None:
+    return "duckdb" if runtime.uses_duckdb else None
+
+
+def _error_text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+
+
+def _raw_layers_asset(runtime: Runtime) -> dg.AssetsDefinition:
+    specs = [
+        dg.AssetSpec(
+            name,
+            group_name="ingest",
+            kinds=_kinds(runtime),
+            description=f"Raw CoinGlass {layer} bars per coin, as fetched (units in column names).",
+        )
+        for layer, name in LAYER_ASSETS.items()
+    ]
+
+    @dg.multi_asset(
+        name="raw_layers",
+        specs=specs,
+        check_specs=[spec for name in LAYER_ASSETS.values() for spec in raw_check_specs(name)],
         partitions_def=coin_partitions(runtime),
-        group_name="ingest",
-        kinds=_kinds(runtime),
-        pool="duckdb" if runtime.uses_duckdb else None,
-        check_specs=raw_check_specs(asset_name),
-        description=f"Raw CoinGlass {layer} bars per coin, as fetched (units in column names).",
+        backfill_policy=SCAN_BACKFILL_POLICY,
+        can_subset=True,
+        pool=_pool(runtime),
     )
-    def _asset(
+    def raw_layers(
         context: dg.AssetExecutionContext,
         coinglass: CoinGlassResource,
         warehouse: WarehouseResource,
         alert_delivery: AlertDeliveryResource,
     ) -> Iterator[Any]:
-        coin = context.partition_key
-        source = runtime.plans[coin].sources.get(layer)
-        checks = FrameChecks(asset_name, interval=source.interval if source else None)
-        if source is None:
-            context.log.warning(
-                f"{coin}: no {layer} source in the {runtime.profile} profile; nothing fetched"
-            )
-            yield from checks.skipped(f"{coin} has no {layer} source")
-            yield dg.MaterializeResult(metadata={"coin": coin, "missing": True, "rows_written": 0})
-            return
+        coins = list(context.partition_keys)
+        selected = {key.to_user_string() for key in context.selected_asset_keys}
+        layers = [layer for layer, name in LAYER_ASSETS.items() if name in selected]
+        engine = warehouse.engine()
         client = coinglass.client()
-        try:
-            result = ingest_layer(
+        now = client.now()
+        checks = {LAYER_ASSETS[layer]: ScanChecks(LAYER_ASSETS[layer]) for layer in layers}
+        tasks: list[tuple[str, ResolvedSource]] = []
+        for layer in layers:
+            for coin in coins:
+                source = runtime.plans[coin].sources.get(layer)
+                if source is None:
+                    checks[LAYER_ASSETS[layer]].skipped.append(coin)
+                else:
+                    tasks.append((coin, source))
+        # Watermarks first, in this thread: the fetch threads never touch the warehouse.
+        since = {(coin, s.layer): layer_watermark(engine, coin, s) for coin, s in tasks}
+
+        def fetch(task: tuple[str, ResolvedSource]) -> LayerFetch:
+            coin, source = task
+            return fetch_layer(
                 client,
-                warehouse.engine(),
                 coin,
                 source,
+                since[(coin, source.layer)],
                 history_days=runtime.layers.history_days,
                 overlap_bars=runtime.layers.overlap_bars,
-                validate=checks.validator(client.now()),
             )
-        except FrameRejected as exc:
-            yield from checks.results()
-            failed = ", ".join(o.name for o in checks.failures())
-            message = f"{coin}: fetched {layer} frame rejected ({failed}), nothing written: {exc}"
-            alert_delivery.ops_alert(f"data quality: {asset_name} {coin}", f"run {context.run_id}\n{message}")
-            raise dg.Failure(description=message) from None
-        yield from checks.results()
-        context.log.info(
-            f"{coin} {layer}: {result.rows_received} rows in {result.requests} requests, "
-            f"{result.written.new} new, {result.written.updated} updated"
-        )
-        yield dg.MaterializeResult(
-            metadata={
-                **result.as_metadata(),
-                "rate_limit_used": client.rate_limit_used or 0,
-                "rate_limit_max": client.rate_limit_max or 0,
-            }
-        )
 
-    return _asset
+        stats: dict[str, dict[str, int]] = {name: {"rows_new": 0, "rows_updated": 0} for name in checks}
+        per_coin: dict[tuple[str, str], dict[str, Any]] = {}
+        for (coin, source), fetched, error in fetch_concurrently(tasks, fetch):
+            name = LAYER_ASSETS[source.layer]
+            if error is not None or fetched is None:
+                checks[name].fetch_errors[coin] = _error_text(error or RuntimeError("no result"))
+                continue
+            try:
+                result = store_layer(
+                    engine,
+                    fetched,
+                    checks[name].validator(coin, source.interval, now),
+                    unchanged=checks[name].unchanged(coin, source.interval, now),
+                )
+            except FrameRejected:
+                continue  # recorded in checks[name]; nothing of this frame was written
+            for key in ("rows_new", "rows_updated"):
+                stats[name][key] += result.as_metadata().get(key, 0)
+            per_coin[(name, coin)] = result.as_metadata()
+            context.log.info(
+                f"{coin} {source.layer}: {result.rows_received} rows in {result.requests} requests, "
+                f"{result.written.new} new, {result.written.updated} updated"
+            )
+
+        blocked: dict[str, dict[str, str]] = {name: c.rejected() for name, c in checks.items()}
+        for name, by_coin in blocked.items():
+            for coin, reason in by_coin.items():
+                message = f"{coin}: {name} not written: {reason}"
+                context.log.error(message)
+                alert_delivery.ops_alert(f"data quality: {name} {coin}", f"run {context.run_id}\n{message}")
+        for check in checks.values():
+            yield from check.results()
+        for (name, coin), metadata in per_coin.items():
+            context.add_asset_metadata(metadata, asset_key=name, partition_key=coin)
+        for name in checks:
+            yield dg.MaterializeResult(
+                asset_key=name,
+                metadata={
+                    **stats[name],
+                    "coins": len(coins),
+                    BLOCKED_COINS: json.dumps(blocked[name], sort_keys=True),
+                    "rate_limit_used": client.rate_limit_used or 0,
+                    "rate_limit_max": client.rate_limit_max or 0,
+                },
+            )
+        if tasks and all(coin in blocked[LAYER_ASSETS[s.layer]] for coin, s in tasks):
+            raise dg.Failure(
+                description="every fetch of this scan failed or was rejected: "
+                + "; ".join(f"{n} {c}: {r}" for n, b in blocked.items() for c, r in sorted(b.items()))
+            )
+
+    return raw_layers
+
+
+def _coin_layer_sources_asset(runtime: Runtime) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="coin_layer_sources",
+        group_name="ingest",
+        kinds=_kinds(runtime),
+        partitions_def=coin_partitions(runtime),
+        backfill_policy=SCAN_BACKFILL_POLICY,
+        pool=_pool(runtime),
+        description=(
+            "Per coin and layer, the raw series (endpoint and params) and grid interval that "
+            "fct_layer_bars reads: the source choice of the active profile, stored for dbt."
+        ),
+    )
+    def coin_layer_sources(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Any:
+        from datetime import UTC, datetime
+
+        coins = list(context.partition_keys)
+        rows = coin_source_rows(runtime.plans, coins, datetime.now(UTC).replace(tzinfo=None))
+        changed = store_coin_sources(warehouse.engine(), coins, rows)
+        return dg.MaterializeResult(metadata={"coins": len(coins), "sources": len(rows), "changed": changed})
+
+    return coin_layer_sources
 
 
 def _snapshot_asset(runtime: Runtime, name: str, description: str, fetch: Any) -> dg.AssetsDefinition:
@@ -87,7 +180,7 @@ def _snapshot_asset(runtime: Runtime, name: str, description: str, fetch: Any) -
         name=name,
         group_name="ingest",
         kinds=_kinds(runtime),
-        pool="duckdb" if runtime.uses_duckdb else None,
+        pool=_pool(runtime),
         description=description,
     )
     def _asset(
@@ -103,7 +196,7 @@ def _snapshot_asset(runtime: Runtime, name: str, description: str, fetch: Any) -
 
 def build_ingest_assets(runtime: Runtime) -> list[dg.AssetsDefinition]:
     symbols = {coin: plan.symbol for coin, plan in runtime.plans.items() if coin in runtime.partition_keys}
-    assets = [_layer_asset(runtime, layer, name) for layer, name in LAYER_ASSETS.items()]
+    assets = [_raw_layers_asset(runtime), _coin_layer_sources_asset(runtime)]
     assets += [
         _snapshot_asset(
             runtime,

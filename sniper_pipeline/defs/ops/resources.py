@@ -25,23 +25,23 @@ class AlertDeliveryResource(dg.ConfigurableResource):
     def settings(self) -> DeliverySettings:
         return load_delivery_settings(config_dir())
 
-    def enqueue_and_deliver(
+    def enqueue(
         self, engine: Engine, events: object, bar_interval: str | None, now: datetime
-    ) -> tuple[EnqueueCounts, DeliveryReport]:
-        """`now` is the API's clock (the replay server's in replay), naive UTC: the cut-off for
-        historical events compares it with bar times."""
+    ) -> EnqueueCounts:
+        """One outbox row per (event, channel). `now` is the API's clock (the replay server's in
+        replay), naive UTC: the cut-off for historical events compares it with bar times."""
         settings = self.settings()
-        channels = resolve_channels(settings)
-        counts = enqueue(engine, events, channels, now, bar_interval=bar_interval, settings=settings)
-        report = deliver_due(engine, Notifier(channels), now, settings, run_url=self.run_url_template)
-        return counts, report
+        return enqueue(
+            engine, events, resolve_channels(settings), now, bar_interval=bar_interval, settings=settings
+        )
 
-    def deliver(self, engine: Engine) -> DeliveryReport:
+    def deliver_due(self, engine: Engine, now: datetime) -> DeliveryReport:
         settings = self.settings()
         notifier = Notifier(resolve_channels(settings))
-        return deliver_due(
-            engine, notifier, datetime.now(UTC).replace(tzinfo=None), settings, run_url=self.run_url_template
-        )
+        return deliver_due(engine, notifier, now, settings, run_url=self.run_url_template)
+
+    def deliver(self, engine: Engine) -> DeliveryReport:
+        return self.deliver_due(engine, datetime.now(UTC).replace(tzinfo=None))
 
     def ops_alert(self, title: str, body: str) -> None:
         send_ops_alert(self.settings(), title, body)

@@ -1,38 +1,54 @@
 """Sensors: a scan when a bar closes (the API's clock, never the DuckDB file), and an ops alert
 when a run fails."""
 
+from datetime import datetime
+
 import dagster as dg
 from dagster_shared.error import SerializableErrorInfo
 
+from sniper_pipeline.defs.ingest.partitions import RANGE_END_TAG, RANGE_START_TAG, coin_ranges, range_tags
 from sniper_pipeline.defs.ingest.resources import CoinGlassResource
 from sniper_pipeline.defs.ops.jobs import COIN_SCAN_JOB
 from sniper_pipeline.defs.ops.resources import AlertDeliveryResource
 from sniper_pipeline.runtime import Runtime, cached_runtime
-from sniper_pipeline.scan_cursor import due_scans
+from sniper_pipeline.scan_cursor import ScanRequest, due_scans
+
+# How often the daemon asks the API's clock whether a bar closed: the bound on alert latency.
+SENSOR_INTERVAL_SECONDS = 30
+
+
+def scan_run_requests(requests: list[ScanRequest], partition_keys: list[str]) -> list[dg.RunRequest]:
+    """One run per closed bar time and contiguous range of due coins (usually one run per close)."""
+    by_bar: dict[datetime, list[str]] = {}
+    for request in requests:
+        by_bar.setdefault(request.bar_open, []).append(request.coin)
+    runs = []
+    for bar_open, coins in sorted(by_bar.items()):
+        for start, end in coin_ranges(partition_keys, coins):
+            runs.append(
+                dg.RunRequest(
+                    run_key=f"{start}..{end}|{bar_open.isoformat()}",
+                    tags={**range_tags(start, end), "sniper/bar": bar_open.isoformat()},
+                )
+            )
+    return runs
 
 
 def build_new_bar_sensor(runtime: Runtime) -> dg.SensorDefinition:
     grids = {coin: plan.grid_interval for coin, plan in runtime.plans.items() if plan.grid_interval}
+    partition_keys = runtime.partition_keys
 
     @dg.sensor(
         name="new_bar_sensor",
         job_name=COIN_SCAN_JOB,
-        minimum_interval_seconds=60,
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Requests a coin scan when a bar of its grid closes (clock: the API's Date header).",
+        description="One scan run for every coin whose grid bar closed (clock: the API's Date header).",
     )
     def new_bar_sensor(context: dg.SensorEvaluationContext, coinglass: CoinGlassResource) -> dg.SensorResult:
         now = coinglass.client().now()
         requests, cursor = due_scans(context.cursor, now, grids)
-        return dg.SensorResult(
-            run_requests=[
-                dg.RunRequest(
-                    run_key=r.run_key, partition_key=r.coin, tags={"sniper/bar": r.bar_open.isoformat()}
-                )
-                for r in requests
-            ],
-            cursor=cursor,
-        )
+        return dg.SensorResult(run_requests=scan_run_requests(requests, partition_keys), cursor=cursor)
 
     return new_bar_sensor
 
@@ -55,7 +71,9 @@ def run_failure_ops_alert_sensor(
         if isinstance(error, SerializableErrorInfo):
             steps.append(f"{event.step_key}: {_root_cause(error)}")
     run = context.dagster_run
-    partition = run.tags.get("dagster/partition", "-")
+    partition = run.tags.get("dagster/partition") or "..".join(
+        run.tags[t] for t in (RANGE_START_TAG, RANGE_END_TAG) if t in run.tags
+    )
     body = f"run {run.run_id} ({run.job_name}, partition {partition}) failed\n" + "\n".join(
         steps or [context.failure_event.message or ""]
     )

@@ -1,15 +1,24 @@
-"""The GX suite of a raw asset as blocking asset checks: run on the fetched frame, before the upsert."""
+"""The GX suite of each raw asset as asset checks, run on every fetched frame before its upsert.
+
+One scan covers many coins in one step, so each check result sums up every coin of the scan:
+it fails when any coin failed, and its metadata names the coins. A coin whose frame fails an
+ERROR check (or whose fetch failed) is blocked: nothing of it is written and the signal steps
+of this run skip it; the other coins go on."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import dagster as dg
 import pandas as pd
 
-from sniper_pipeline.quality.outcomes import CHECK_NAMES, CheckOutcome, FrameValidation
-from sniper_pipeline.quality.validate import validate_frame
+from sniper_pipeline.quality.outcomes import CHECK_NAMES, ERROR, CheckOutcome
+from sniper_pipeline.quality.validate import validate_frame, validate_unchanged_frame
+
+FETCHED = "fetched"  # the API answered with a parsable series for every coin of the scan
+RAW_CHECK_NAMES = (*CHECK_NAMES, FETCHED)
 
 
 class FrameRejected(Exception):
@@ -17,49 +26,84 @@ class FrameRejected(Exception):
 
 
 def raw_check_specs(asset_name: str) -> list[dg.AssetCheckSpec]:
+    """Not Dagster-blocking: one coin's bad frame must not stop the other coins' steps."""
+    described = {FETCHED: "every coin's series was fetched and parsed"}
     return [
-        dg.AssetCheckSpec(name, asset=asset_name, blocking=True, description=f"GX: {name.replace('_', ' ')}")
-        for name in CHECK_NAMES
+        dg.AssetCheckSpec(
+            name,
+            asset=asset_name,
+            blocking=False,
+            description=described.get(name, f"GX: {name.replace('_', ' ')}, on each coin's fetched frame"),
+        )
+        for name in RAW_CHECK_NAMES
     ]
 
 
-def _severity(outcome: CheckOutcome) -> dg.AssetCheckSeverity:
-    return dg.AssetCheckSeverity.ERROR if outcome.severity == "ERROR" else dg.AssetCheckSeverity.WARN
+@dataclass
+class ScanChecks:
+    """Per raw asset: each coin's outcomes, then one check result per check over all coins."""
 
+    asset_name: str
+    outcomes: dict[str, list[CheckOutcome]] = field(default_factory=dict)
+    fetch_errors: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
 
-class FrameChecks:
-    """Validates one fetched frame and turns the outcomes into check results."""
+    def validator(self, coin: str, interval: str, now: datetime) -> Callable[[pd.DataFrame], None]:
+        """Validates one coin's frame, records its outcomes, raises FrameRejected when it fails."""
 
-    def __init__(self, asset_name: str, interval: str | None) -> None:
-        self.asset_name = asset_name
-        self.interval = interval
-        self.validation: FrameValidation | None = None
+        def validate(frame: pd.DataFrame) -> None:
+            validation = validate_frame(self.asset_name, frame, interval=interval, now=now)
+            self.outcomes[coin] = validation.outcomes
+            if not validation.ok:
+                raise FrameRejected(validation.summary())
 
-    def validator(self, now: datetime) -> Callable[[pd.DataFrame], None]:
-        def _validate(frame: pd.DataFrame) -> None:
-            self.validation = validate_frame(self.asset_name, frame, interval=self.interval, now=now)
-            if not self.validation.ok:
-                raise FrameRejected(f"{self.asset_name}: {self.validation.summary()}")
+        return validate
 
-        return _validate
+    def unchanged(self, coin: str, interval: str, now: datetime) -> Callable[[pd.DataFrame], None]:
+        """For a frame that changes nothing stored: freshness only (see validate_unchanged_frame)."""
+
+        def check(frame: pd.DataFrame) -> None:
+            self.outcomes[coin] = validate_unchanged_frame(
+                self.asset_name, frame, interval=interval, now=now
+            ).outcomes
+
+        return check
+
+    def rejected(self) -> dict[str, str]:
+        """Coins whose frame was not written, with the reason."""
+        out = {coin: f"fetch failed: {error}" for coin, error in self.fetch_errors.items()}
+        for coin, outcomes in self.outcomes.items():
+            blocking = [o for o in outcomes if o.blocking]
+            if blocking:
+                out[coin] = "; ".join(f"{o.name}: {o.description}" for o in blocking)
+        return out
 
     def results(self) -> Iterator[dg.AssetCheckResult]:
-        assert self.validation is not None, "validator() was not run"
-        for outcome in self.validation.outcomes:
+        by_name: dict[str, list[tuple[str, CheckOutcome]]] = {}
+        for coin, outcomes in sorted(self.outcomes.items()):
+            for outcome in outcomes:
+                by_name.setdefault(outcome.name, []).append((coin, outcome))
+        for name in CHECK_NAMES:
+            rows = by_name.get(name, [])
+            failed = [(coin, o) for coin, o in rows if not o.passed]
+            error = any(o.severity == ERROR or o.errored for _, o in failed)
             yield dg.AssetCheckResult(
                 asset_key=self.asset_name,
-                check_name=outcome.name,
-                passed=outcome.passed,
-                severity=_severity(outcome),
-                description=outcome.description,
-                metadata={**outcome.metadata, "errored": outcome.errored},
+                check_name=name,
+                passed=not failed,
+                severity=dg.AssetCheckSeverity.ERROR if error else dg.AssetCheckSeverity.WARN,
+                description="; ".join(f"{coin}: {o.description}" for coin, o in failed) or None,
+                metadata={
+                    "coins_checked": len(rows),
+                    "coins_failed": {coin: o.description for coin, o in failed},
+                    "coins_skipped": self.skipped,
+                    "details": {coin: {**o.metadata, "errored": o.errored} for coin, o in failed},
+                },
             )
-
-    def failures(self) -> list[CheckOutcome]:
-        return self.validation.failures() if self.validation else []
-
-    def skipped(self, reason: str) -> Iterator[dg.AssetCheckResult]:
-        for name in CHECK_NAMES:
-            yield dg.AssetCheckResult(
-                asset_key=self.asset_name, check_name=name, passed=True, metadata={"skipped": reason}
-            )
+        yield dg.AssetCheckResult(
+            asset_key=self.asset_name,
+            check_name=FETCHED,
+            passed=not self.fetch_errors,
+            description="; ".join(f"{c}: {e}" for c, e in sorted(self.fetch_errors.items())) or None,
+            metadata={"coins_failed": self.fetch_errors, "coins_fetched": len(self.outcomes)},
+        )

@@ -1,16 +1,20 @@
 """dbt models as coin-partitioned assets; dbt tests surface as asset checks."""
 
-import json
+import graphlib
+import hashlib
 import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from sniper_pipeline.defs.ingest.partitions import coin_partitions
+from sniper_pipeline.defs.ingest.partitions import SCAN_BACKFILL_POLICY, coin_partitions
+from sniper_pipeline.defs.transform.freshness import BUILD_KEY, build_key, mart_current, upstream_unchanged
 from sniper_pipeline.defs.transform.project import dbt_executable, dbt_project, ensure_manifest
 from sniper_pipeline.runtime import Runtime, cached_runtime
+from sniper_pipeline.warehouse.engine import make_engine
 
 
 class SniperDbtTranslator(DagsterDbtTranslator):
@@ -18,14 +22,11 @@ class SniperDbtTranslator(DagsterDbtTranslator):
         return "transform"
 
 
-def dbt_vars(runtime: Runtime, coin: str) -> dict[str, Any]:
-    """The partition's vars: which coin, its grid and the source chosen for each layer."""
-    plan = runtime.plans[coin]
-    return {
-        "coin": coin,
-        "grid_interval": plan.grid_interval or "",
-        "sources": {layer: src.source_key for layer, src in plan.sources.items() if src is not None},
-    }
+def scan_target_path(runtime: Runtime) -> Path:
+    """One dbt target folder per warehouse, reused by every scan: dbt keeps its partial-parse
+    file there, so a scan parses only what changed (a fresh folder per run would parse all)."""
+    digest = hashlib.sha256(runtime.warehouse.redacted().encode()).hexdigest()[:10]
+    return Path("target") / f"scan-{digest}"
 
 
 def build_dbt_assets(runtime: Runtime) -> dg.AssetsDefinition:
@@ -35,17 +36,30 @@ def build_dbt_assets(runtime: Runtime) -> dg.AssetsDefinition:
         manifest=ensure_manifest(project),
         project=project,
         partitions_def=coin_partitions(runtime),
+        backfill_policy=SCAN_BACKFILL_POLICY,
         dagster_dbt_translator=SniperDbtTranslator(),
-        # DuckDB: the one-writer pool. PostgreSQL: dbt still rebuilds shared staging views and the
-        # mart's table, so coin runs take turns for this step only (pool "dbt", limit 1).
+        # DuckDB: the one-writer pool. PostgreSQL: two scans at once would rebuild the same mart,
+        # so dbt steps take turns (pool "dbt", limit 1).
         pool="duckdb" if runtime.uses_duckdb else "dbt",
         name="coinglass_dbt",
     )
     def coinglass_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-        # dbt runs as a subprocess and reads its target from these variables.
-        os.environ.update(runtime.warehouse.dbt_env())
-        args = ["build", "--vars", json.dumps(dbt_vars(runtime, context.partition_key))]
-        yield from dbt.cli(args, context=context).stream()
+        key = build_key(Path(project.project_dir), runtime.warehouse.redacted())
+        if upstream_unchanged(context) and mart_current(context, make_engine(runtime.warehouse), key):
+            context.log.info("no raw row changed this run: the dbt models are current, dbt not run")
+            # A multi-asset yields in dependency order: staging views before the mart.
+            deps = context.assets_def.asset_deps
+            selected = context.selected_asset_keys
+            order = graphlib.TopologicalSorter({k: deps.get(k, set()) & selected for k in selected})
+            for asset_key in order.static_order():
+                yield dg.MaterializeResult(
+                    asset_key=asset_key, metadata={"dbt": "skipped: no upstream change", BUILD_KEY: key}
+                )
+            return
+        context.add_asset_metadata({BUILD_KEY: key}, asset_key="fct_layer_bars")
+        # One build for every coin of the scan: the mart reads the coins' sources from a table.
+        os.environ.update(runtime.warehouse.dbt_env())  # dbt's profile reads its target from these
+        yield from dbt.cli(["build"], context=context, target_path=scan_target_path(runtime)).stream()
 
     return coinglass_dbt
 

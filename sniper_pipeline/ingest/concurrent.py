@@ -1,0 +1,37 @@
+"""Fetch many series at once: HTTP in worker threads (the shared rate limiter paces them),
+results handed back to the caller's thread as they complete, so validation and writes stay in
+one thread (DuckDB has one writer) and overlap the remaining requests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+MAX_WORKERS = 8  # enough to keep a 300-1200 requests/minute plan busy; the limiter decides the pace
+
+
+def fetch_concurrently(
+    tasks: Iterable[T], fetch: Callable[[T], R], *, workers: int = MAX_WORKERS
+) -> Iterator[tuple[T, R | None, BaseException | None]]:
+    """Yield (task, result, None) or (task, None, error) in completion order; one task's error
+    never stops the others."""
+    task_list = list(tasks)
+    if not task_list:
+        return
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(task_list))), thread_name_prefix="fetch")
+    futures: dict[Future[R], T] = {pool.submit(fetch, task): task for task in task_list}
+    completed = False
+    try:
+        for future in as_completed(futures):
+            task = futures[future]
+            error = future.exception()
+            yield (task, None, error) if error is not None else (task, future.result(), None)
+        completed = True
+    finally:
+        # A stop (Ctrl-C, a failed write) cancels what has not started and does not wait for
+        # requests in flight: their results are dropped, nothing of them is written.
+        pool.shutdown(wait=completed, cancel_futures=True)
