@@ -25,8 +25,8 @@ def write_report(
 ) -> Path:
     """Write the report for `coins` (default: every coin in the warehouse) to `path`.
 
-    `now` (naive or aware; shown as UTC) is the "generated at" time and the reference for the
-    age of each coin's last bar."""
+    `now` (naive or aware; shown as UTC) is the "generated at" time. Ages of series are measured
+    against the newest bar in the warehouse instead, so a replayed recording reads the same."""
     if now is None:
         now = datetime.now(UTC)
     if now.tzinfo is not None:

@@ -17,6 +17,8 @@ from sqlalchemy import Connection, Engine, Select, column, func, inspect, litera
 from sqlalchemy import table as sa_table
 from sqlalchemy.engine import URL
 
+from sniper_pipeline.report.fmt import fmt_age
+
 LAYER_SIGNALS = "layer_signals"
 CONFLUENCE_SIGNALS = "confluence_signals"
 ALERT_EVENTS = "alert_events"
@@ -24,6 +26,7 @@ PERCENTILE_CONFIGS = "percentile_configs"
 API_HEALTH = "api_health"
 ETF_FLOWS = "raw_etf_flows"
 SIGNAL_EVALUATION = "signal_evaluation"
+COIN_LAYER_SOURCES = "coin_layer_sources"
 
 # The percentiles are configured and carried in the threshold column names (funding_p85_bps_8h,
 # taker_lo_p1, p97.5 as _p97_5): the report finds the columns by prefix and reads the number.
@@ -50,6 +53,7 @@ class ReportData:
     health: pd.DataFrame | None = None
     etf: pd.DataFrame | None = None
     evaluation: pd.DataFrame | None = None
+    sources: pd.DataFrame | None = None  # coin_layer_sources: each series' own interval
     missing_tables: list[str] = field(default_factory=list)
 
 
@@ -153,6 +157,13 @@ def load_report_data(engine: Engine, coins: Sequence[str] | None = None) -> Repo
                 .order_by(column("ts")),
                 conn,
             )
+        if COIN_LAYER_SOURCES in tables:
+            data.sources = pd.read_sql(
+                select(column("coin"), column("layer"), column("interval")).select_from(
+                    sa_table(COIN_LAYER_SOURCES)
+                ),
+                conn,
+            )
         if SIGNAL_EVALUATION in tables:
             data.evaluation = pd.read_sql(
                 select(literal_column("*")).select_from(sa_table(SIGNAL_EVALUATION)), conn
@@ -183,7 +194,7 @@ def parse_layers_json(raw: Any) -> dict[str, dict[str, Any]]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def _open_episode(events: pd.DataFrame) -> dict[str, Any] | None:
+def open_episode(events: pd.DataFrame) -> dict[str, Any] | None:
     """The latest episode of one coin without a close event, with its highest tier so far."""
     opened = events[events["event"].isin(("open", "upgrade", "escalate"))]
     if opened.empty:
@@ -213,7 +224,7 @@ def summary_frame(data: ReportData, now: datetime) -> pd.DataFrame:
                 bars=len(layers),
                 first_bar=pd.Timestamp(layers["ts"].iloc[0]),
                 last_bar=last,
-                last_bar_age=_age(pd.Timestamp(now) - last),
+                last_bar_age=fmt_age(pd.Timestamp(now) - last),
             )
         else:
             row.update(interval=None, bars=0, first_bar=None, last_bar=None, last_bar_age=None)
@@ -226,19 +237,9 @@ def summary_frame(data: ReportData, now: datetime) -> pd.DataFrame:
             row["direction_now"] = confluence["direction"].iloc[-1]
         else:
             row["tier_now"] = row["direction_now"] = None
-        episode = _open_episode(events) if not events.empty else None
+        episode = open_episode(events) if not events.empty else None
         row["open_episode"] = (
             f"{episode['tier']} since {pd.Timestamp(episode['since']):%Y-%m-%d %H:%M}" if episode else None
         )
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _age(delta: pd.Timedelta) -> str:
-    if pd.isna(delta):
-        return "-"
-    sign = "-" if delta < pd.Timedelta(0) else ""
-    minutes = int(abs(delta).total_seconds() // 60)
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    return f"{sign}{days}d {hours}h" if days else f"{sign}{hours}h {mins}m"

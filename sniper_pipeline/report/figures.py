@@ -2,21 +2,24 @@
 
 Size matters: a coin has up to ~9k bars and ~20 traces. Values go out as float32 (plotly.py
 ships numpy arrays as base64 typed arrays) and a regular bar grid as `x0` + `dx` instead of one
-timestamp string per point and trace; together about a quarter of the naive JSON."""
+timestamp string per point and trace; together about a quarter of the naive JSON. The template
+is cut down to what scatter and bar traces use (plotly_white carries defaults for ~40 trace
+types, 7 kB in every figure)."""
 
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from sniper_pipeline.report.data import parse_layers_json, threshold_columns
+from sniper_pipeline.report.glance import LAYER_SPECS, SeriesSpec, event_reading, reading_text
 
 # SVG lines stay smooth to well beyond 9k points; WebGL only pays off later, and a page with
 # many coins would run into the browser's limit of ~16 live WebGL contexts.
@@ -43,20 +46,38 @@ TIER_COLORS = {"watch": "#d4a000", "action": "#c62828"}
 @dataclass(frozen=True)
 class Panel:
     row: int
-    title: str  # axis title, with unit
-    layer: str  # prefix of the <layer>_is_stale flag
-    value: str  # column plotted (computed for |OI ROC|)
-    bands: tuple[tuple[str, str], ...]  # (threshold column prefix, band label)
+    spec: SeriesSpec  # names, unit, threshold bands; spec.key prefixes <layer>_is_stale
+    value: str  # column plotted (computed for |OI change|)
+    trace: str  # legend name of the value
+
+    @property
+    def layer(self) -> str:
+        return self.spec.key
+
+    @property
+    def bands(self) -> tuple[tuple[str, str], ...]:
+        return self.spec.bands
 
 
+_SPEC = {spec.key: spec for spec in LAYER_SPECS}
 PANELS = (
-    Panel(1, "funding |bps/8h|", "funding", "funding_abs_bps_8h", (("funding", ""),)),
-    Panel(2, "|OI ROC| %", "oi", "oi_roc_abs_pct", (("oi_roc", ""),)),
-    Panel(3, "liquidations USD", "liq", "liq_total_usd", (("liq_total", ""),)),
-    Panel(4, "taker ratio buy/sell", "taker", "taker_ratio", (("taker_hi", "high"), ("taker_lo", "low"))),
+    Panel(1, _SPEC["funding"], "funding_abs_bps_8h", "Funding (abs)"),
+    Panel(2, _SPEC["oi"], "oi_roc_abs_pct", "OI change (abs)"),
+    Panel(3, _SPEC["liq"], "liq_total_usd", "Liquidations (total)"),
+    Panel(4, _SPEC["taker"], "taker_ratio", "Taker buy/sell"),
 )
 STRIP_ROW = 5
-VALUE_NAMES = {"funding": "|funding|", "oi": "|OI ROC|", "liq": "liq total", "taker": "taker ratio"}
+PRICE_TITLE = "Price (USD)"
+
+
+def _slim_template() -> go.layout.Template:
+    white = pio.templates["plotly_white"]
+    keep = ("scatter", "scattergl", "bar")
+    data = {kind: white.data[kind] for kind in keep if white.data[kind]}
+    return go.layout.Template(layout=white.layout, data=data)
+
+
+TEMPLATE = _slim_template()
 
 
 def _time_axis(ts: pd.Series) -> tuple[dict[str, Any], float | None]:
@@ -79,20 +100,6 @@ def _f32(values: Any) -> np.ndarray:
 
 def _scatter(n: int, **kwargs: Any) -> go.Scatter | go.Scattergl:
     return go.Scattergl(**kwargs) if n >= GL_MIN_POINTS else go.Scatter(**kwargs)
-
-
-def fmt_number(value: Any) -> str:
-    """Compact number for hover and tables: 4 significant digits, thousands separated."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value)).lower()
-    if isinstance(value, int | np.integer):
-        return f"{int(value):,}"
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        return f"{number:,.0f}" if abs(number) >= 1e4 else f"{number:.4g}"
-    return str(value)
 
 
 def _stale_mask(layers: pd.DataFrame, layer: str) -> np.ndarray:
@@ -127,7 +134,7 @@ def _add_value_trace(
         # Stale bars are few: their own points (explicit x) are smaller than a full-length gap array.
         fig.add_trace(
             go.Scatter(
-                name=f"{name} (stale, not scored)",
+                name=f"{name}: stale, not scored",
                 mode="markers",
                 marker={"color": "#9e9e9e", "size": 4, "symbol": "circle-open"},
                 x=_stamps(layers["ts"][stale]),
@@ -149,7 +156,7 @@ def _add_thresholds(fig: go.Figure, layers: pd.DataFrame, panel: Panel, x: dict[
             fig.add_trace(
                 _scatter(
                     n,
-                    name=f"{panel.layer} {label}",
+                    name=f"{panel.spec.name} {label}",
                     legendgroup=f"{panel.layer}-{band}-{column.band_level}",
                     mode="lines",
                     # Step lines: a threshold holds for its whole bar, so tightening shows as steps.
@@ -193,26 +200,20 @@ def tier_runs(confluence: pd.DataFrame, bar_ms: float | None) -> list[tuple[str,
 
 
 def event_hover(event: dict[str, Any]) -> str:
-    """Hover text of an alert event: what, when, and each triggered layer against its threshold."""
+    """Hover text of an alert event: what, and each triggered layer against its threshold."""
     # The bar time is in the unified hover header already.
     lines = [
         f"<b>{html.escape(str(event['event']))} {html.escape(str(event['tier']))}</b> "
         f"{html.escape(str(event['direction']))}"
     ]
     for layer, entry in parse_layers_json(event.get("layers_json")).items():
-        if not isinstance(entry, dict):
+        reading = event_reading(entry)
+        if reading is None:
             continue
-        extra = ""
-        if entry.get("side"):
-            extra += f", side {entry['side']}"
-        if entry.get("polarity") is not None:
-            extra += f", polarity {fmt_number(entry['polarity'])}"
-        unit = html.escape(str(entry.get("unit", "")))
-        level = html.escape(str(entry.get("level_name", "")))
-        lines.append(
-            f"{html.escape(str(layer))}: {fmt_number(entry.get('value'))} {unit}"
-            f" vs {fmt_number(entry.get('threshold'))} ({level}{html.escape(extra)})"
-        )
+        spec = _SPEC.get(str(layer))
+        name = spec.label if spec else str(layer)
+        unit = spec.unit if spec else str(entry.get("unit", ""))
+        lines.append(f"{html.escape(name)}: {html.escape(reading_text(reading, unit))}")
     return "<br>".join(lines)
 
 
@@ -227,7 +228,7 @@ def _add_tier_strip(fig: go.Figure, confluence: pd.DataFrame, events: pd.DataFra
             fig.add_trace(
                 _scatter(
                     len(confluence),
-                    name=f"tier {tier}",
+                    name=f"Tier {tier}",
                     legendgroup=f"tier-{tier}",
                     mode="lines",
                     line={"width": 0, "shape": "hv", "color": TIER_COLORS[tier]},
@@ -249,7 +250,7 @@ def _add_tier_strip(fig: go.Figure, confluence: pd.DataFrame, events: pd.DataFra
         records = part.to_dict("records")
         fig.add_trace(
             go.Scatter(
-                name=f"alert {kind}",
+                name=f"Alert {kind.replace('_', ' ')}",
                 mode="markers",
                 x=_stamps(part["bar_ts"]),
                 y=[EVENT_Y[kind]] * len(records),
@@ -284,9 +285,10 @@ def coin_figure(
     has_price = (
         "close_usd" in layers.columns and pd.to_numeric(layers["close_usd"], errors="coerce").notna().any()
     )
-    oi_unit = ""
+    oi_trace = PANELS[1].trace
     if "oi_unit" in layers.columns and layers["oi_unit"].notna().any():
-        oi_unit = f" ({layers['oi_unit'].dropna().iloc[-1]} OI)"
+        # Coin- or USD-denominated OI change differently when the price moves: worth a word.
+        oi_trace = f"{oi_trace}, {layers['oi_unit'].dropna().iloc[-1]} OI"
     fig = make_subplots(
         rows=STRIP_ROW,
         cols=1,
@@ -299,12 +301,12 @@ def coin_figure(
     if not layers.empty:
         colors = {"funding": "#1f77b4", "oi": "#6a3d9a", "liq": "#333333", "taker": "#17becf"}
         for panel in PANELS:
-            name = VALUE_NAMES[panel.layer]
+            name = oi_trace if panel.layer == "oi" else panel.trace
             _add_value_trace(fig, layers, panel, x, colors[panel.layer], name)
             if panel.layer == "liq":
                 for column, label, color in (
-                    ("liq_long_usd", "liq long", "#e15759"),
-                    ("liq_short_usd", "liq short", "#59a14f"),
+                    ("liq_long_usd", "Longs liquidated", "#e15759"),
+                    ("liq_short_usd", "Shorts liquidated", "#59a14f"),
                 ):
                     if column in layers.columns:
                         fig.add_trace(
@@ -325,7 +327,7 @@ def coin_figure(
             fig.add_trace(
                 _scatter(
                     len(layers),
-                    name="price",
+                    name=PRICE_TITLE,
                     mode="lines",
                     line={"color": "#7f7f7f", "width": 1},
                     opacity=0.6,
@@ -357,13 +359,12 @@ def coin_figure(
         ]
         fig.update_layout(shapes=shapes)
     for panel in PANELS:
-        title = panel.title + (oi_unit if panel.layer == "oi" else "")
-        fig.update_yaxes(title_text=title, row=panel.row, col=1, secondary_y=False)
+        fig.update_yaxes(title_text=panel.spec.label, row=panel.row, col=1, secondary_y=False)
     # 4 significant digits, thousands separated: readable for 0.9312 and for 12,350,000 USD alike.
     fig.update_yaxes(hoverformat=",.4~r")
-    fig.update_yaxes(title_text="close USD", row=1, col=1, secondary_y=True, showgrid=False)
+    fig.update_yaxes(title_text=PRICE_TITLE, row=1, col=1, secondary_y=True, showgrid=False)
     fig.update_yaxes(
-        title_text="tier / alerts",
+        title_text="Tier / alerts",
         row=STRIP_ROW,
         col=1,
         range=[0, 3],
@@ -371,13 +372,13 @@ def coin_figure(
         showgrid=False,
         fixedrange=True,
     )
-    fig.update_xaxes(type="date", row=STRIP_ROW, col=1, title_text="bar open (UTC)")
+    fig.update_xaxes(type="date", row=STRIP_ROW, col=1, title_text="Bar open (UTC)")
     interval = ""
     if "interval" in layers.columns and layers["interval"].notna().any():
         interval = f" ({layers['interval'].dropna().iloc[0]} bars)"
     fig.update_layout(
         title={"text": f"{html.escape(coin)}{interval}", "x": 0.01},
-        template="plotly_white",
+        template=TEMPLATE,
         height=1000,
         margin={"l": 70, "r": 70, "t": 50, "b": 40},
         hovermode="x unified",
@@ -393,7 +394,7 @@ def etf_figure(etf: pd.DataFrame) -> go.Figure:
     flows = pd.to_numeric(etf["flow_usd"], errors="coerce")
     fig.add_trace(
         go.Bar(
-            name="net flow",
+            name="Net flow (USD)",
             x=days,
             y=_f32(flows),
             marker={"color": np.where(flows.fillna(0) >= 0, "#59a14f", "#e15759").tolist()},
@@ -403,7 +404,7 @@ def etf_figure(etf: pd.DataFrame) -> go.Figure:
     if "price_usd" in etf.columns and pd.to_numeric(etf["price_usd"], errors="coerce").notna().any():
         fig.add_trace(
             go.Scatter(
-                name="BTC price",
+                name="BTC price (USD)",
                 x=days,
                 y=_f32(etf["price_usd"]),
                 mode="lines",
@@ -412,12 +413,12 @@ def etf_figure(etf: pd.DataFrame) -> go.Figure:
             secondary_y=True,
         )
     fig.update_yaxes(hoverformat=",.4~r")
-    fig.update_yaxes(title_text="net flow USD", secondary_y=False)
-    fig.update_yaxes(title_text="BTC price USD", secondary_y=True, showgrid=False)
-    fig.update_xaxes(type="date", title_text="trading day (UTC)")
+    fig.update_yaxes(title_text="Net flow (USD)", secondary_y=False)
+    fig.update_yaxes(title_text="BTC price (USD)", secondary_y=True, showgrid=False)
+    fig.update_xaxes(type="date", title_text="Trading day (UTC)")
     fig.update_layout(
         title={"text": "BTC spot ETF net flows (daily)", "x": 0.01},
-        template="plotly_white",
+        template=TEMPLATE,
         height=320,
         margin={"l": 70, "r": 70, "t": 50, "b": 40},
         hovermode="x unified",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert
 
+from sniper_pipeline.report.data import threshold_columns
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.tables import alert_events, api_health, percentile_configs, raw_etf_flows
 from sniper_pipeline.warehouse.url import warehouse_location
@@ -21,6 +22,13 @@ from sniper_pipeline.warehouse.url import warehouse_location
 START = datetime(2025, 1, 1)
 NOW = datetime(2025, 4, 1, 12)
 LAYERS = ("funding", "oi", "liq", "taker")
+# The columns a layer's source fills: absent (NaN) once the source stops delivering.
+LAYER_VALUES = {
+    "funding": ("funding_bps_8h", "funding_abs_bps_8h"),
+    "oi": ("oi", "oi_roc_pct"),
+    "liq": ("liq_long_usd", "liq_short_usd", "liq_total_usd", "liq_polarity"),
+    "taker": ("taker_ratio",),
+}
 
 
 def _label(p: float) -> str:
@@ -36,7 +44,11 @@ def layer_signals(
     low: Sequence[float] = (15, 5, 1),
     price: bool = True,
     interval_hours: int = 4,
+    stress_bars: int = 0,
+    stale_bars: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
+    """`stress_bars`: the last bars spike on every layer (a coin at action now); `stale_bars`:
+    layer -> how many of the last bars its source has not delivered (values absent, is_stale)."""
     rng = np.random.default_rng(seed)
     ts = pd.date_range(START, periods=bars, freq=f"{interval_hours}h")
     funding = rng.normal(1.0, 0.8, bars)
@@ -64,6 +76,8 @@ def layer_signals(
             "close_usd": 100 * np.exp(np.cumsum(rng.normal(0, 0.01, bars))) if price else np.nan,
         }
     )
+    for layer, count in (stale_bars or {}).items():
+        frame.loc[frame.index[-count:], list(LAYER_VALUES[layer])] = np.nan
     tight = np.zeros(bars)
     tight[bars // 2 : bars // 2 + 10] = 1.0  # a tightening window: the action thresholds step up
     for stem, suffix, source in (
@@ -81,6 +95,25 @@ def layer_signals(
         frame[f"taker_lo_p{_label(p)}"] = (
             frame["taker_ratio"].rolling(100, min_periods=20).quantile(p / 100).shift(1)
         )
+    if stress_bars:
+        # Between two thresholds in force, so each layer lands on a known level: funding action,
+        # OI watch, liquidations extreme (mostly longs), taker watch on the buy side.
+        tail = frame.index[-stress_bars:]
+
+        def between(low: str, high: str) -> pd.Series:
+            return (frame.loc[tail, low] + frame.loc[tail, high]) / 2
+
+        hi = [_label(p) for p in high]
+        funding = between(f"funding_p{hi[1]}_bps_8h", f"funding_p{hi[2]}_bps_8h")
+        frame.loc[tail, "funding_bps_8h"] = -funding
+        frame.loc[tail, "funding_abs_bps_8h"] = funding
+        frame.loc[tail, "oi_roc_pct"] = between(f"oi_roc_p{hi[0]}_pct", f"oi_roc_p{hi[1]}_pct")
+        total = 3 * frame.loc[tail, f"liq_total_p{hi[2]}_usd"]
+        frame.loc[tail, "liq_total_usd"] = total
+        frame.loc[tail, "liq_long_usd"] = 0.9 * total
+        frame.loc[tail, "liq_short_usd"] = 0.1 * total
+        frame.loc[tail, "liq_polarity"] = 0.8
+        frame.loc[tail, "taker_ratio"] = between(f"taker_hi_p{hi[0]}", f"taker_hi_p{hi[1]}")
 
     def level(value: pd.Series, cols: list[str], lower: bool = False) -> np.ndarray:
         out = np.zeros(bars, dtype=np.int16)
@@ -109,6 +142,8 @@ def layer_signals(
         frame[f"{layer}_is_coarser"] = layer == "taker"
     # A short stale stretch on funding: drawn apart from the scored values.
     frame.loc[bars // 3 : bars // 3 + 3, "funding_is_stale"] = True
+    for layer, count in (stale_bars or {}).items():
+        frame.loc[frame.index[-count:], f"{layer}_is_stale"] = True
     return frame
 
 
@@ -130,6 +165,43 @@ def confluence(layers: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+# layer -> value column, threshold prefix of the high band and of the low band, unit
+_EVENT_LAYERS = {
+    "funding": ("funding_abs_bps_8h", "funding", None, "bps_8h"),
+    "oi": ("oi_roc_pct", "oi_roc", None, "pct"),
+    "liq": ("liq_total_usd", "liq_total", None, "usd"),
+    "taker": ("taker_ratio", "taker_hi", "taker_lo", "ratio"),
+}
+_LEVEL_NAMES = ("none", "watch", "action", "extreme")
+
+
+def triggered_layers(bar: pd.Series, columns: list[str]) -> str:
+    """A bar's layers at a level with the threshold of that level, as the engine writes them into
+    alert_events.layers_json (warehouse/signals.py::_layers_json)."""
+    out: dict[str, dict[str, Any]] = {}
+    for layer, (value_column, high, low, unit) in _EVENT_LAYERS.items():
+        level = int(bar[f"{layer}_level"])
+        if level <= 0:
+            continue
+        prefix = low if low and bar["taker_side"] == "down" else high
+        name = _LEVEL_NAMES[level]
+        column = next(c.column for c in threshold_columns(columns, prefix) if c.band_level == name)
+        value = float(bar[value_column])
+        entry: dict[str, Any] = {
+            "value": abs(value) if layer == "oi" else value,
+            "threshold": float(bar[column]),
+            "level": level,
+            "level_name": name,
+            "unit": unit,
+        }
+        if layer == "taker":
+            entry["side"] = bar["taker_side"]
+        elif layer == "liq":
+            entry["polarity"] = float(bar["liq_polarity"])
+        out[layer] = entry
+    return json.dumps(out)
+
+
 def events(conf: pd.DataFrame, layers: pd.DataFrame, clear_bars: int = 2) -> list[dict[str, Any]]:
     """Open / upgrade / close by the rules' outline; good enough to have markers to draw."""
     out: list[dict[str, Any]] = []
@@ -137,22 +209,10 @@ def events(conf: pd.DataFrame, layers: pd.DataFrame, clear_bars: int = 2) -> lis
     tier_of_episode = "none"
     quiet = 0
     coin = str(conf["coin"].iloc[0])
-    action = sorted(c for c in layers.columns if c.startswith("liq_total_p"))[1]
     for i, row in enumerate(conf.itertuples(index=False)):
         ts = pd.Timestamp(row.ts).to_pydatetime()
         bar = {"direction": row.direction, "bar_ts": ts, "interval": row.interval, "coin": coin}
-        layers_json = json.dumps(
-            {
-                "liq": {
-                    "value": float(layers["liq_total_usd"].iloc[i]),
-                    "threshold": float(np.nan_to_num(layers[action].iloc[i])),
-                    "level": int(layers["liq_level"].iloc[i]),
-                    "level_name": "action",
-                    "unit": "usd",
-                    "polarity": float(layers["liq_polarity"].iloc[i]),
-                }
-            }
-        )
+        layers_json = triggered_layers(layers.iloc[i], list(layers.columns))
 
         def add(
             kind: str, tier: str, ep: str, bar: dict[str, Any] = bar, layers_json: str = layers_json
@@ -195,11 +255,14 @@ def build_warehouse(
     etf: bool = True,
     health: bool = True,
     configs: bool = True,
+    per_coin: Mapping[str, Mapping[str, Any]] | None = None,
     **signal_options: Any,
 ) -> Engine:
+    """`per_coin`: coin -> extra `layer_signals` options (e.g. {"BTC": {"stress_bars": 2}})."""
     engine = make_engine(warehouse_location(f"duckdb:///{path}"))
     for seed, coin in enumerate(coins):
-        layers = layer_signals(coin, bars, seed=seed, **signal_options)
+        options = {**signal_options, **(per_coin or {}).get(coin, {})}
+        layers = layer_signals(coin, bars, seed=seed, **options)
         conf = confluence(layers)
         # The engine writes these two with pandas, so the tests do too.
         layers.to_sql("layer_signals", engine, if_exists="append", index=False)

@@ -41,11 +41,11 @@ def test_every_threshold_in_force_is_a_step_line_on_its_layers_panel() -> None:
     assert {t.meta for t in lines} == expected and len(expected) == 15
     traces = _by_name(fig)
     panel_of = {
-        "funding_p": "|funding|",
-        "oi_roc_p": "|OI ROC|",
-        "liq_total_p": "liq total",
-        "taker_hi_p": "taker ratio",
-        "taker_lo_p": "taker ratio",
+        "funding_p": "Funding (abs)",
+        "oi_roc_p": "OI change (abs), coin OI",
+        "liq_total_p": "Liquidations (total)",
+        "taker_hi_p": "Taker buy/sell",
+        "taker_lo_p": "Taker buy/sell",
     }
     for line in lines:
         assert line.line.shape == "hv"  # a threshold holds for its whole bar: tightening shows as steps
@@ -55,16 +55,24 @@ def test_every_threshold_in_force_is_a_step_line_on_its_layers_panel() -> None:
         assert np.allclose(
             np.asarray(line.y, dtype=float), layers[line.meta].to_numpy(), equal_nan=True, rtol=1e-6
         )
-    levels = {t.name: t.line.color for t in lines if t.name.startswith("taker")}
-    assert levels["taker watch p85 high"] == levels["taker watch p15 low"] == figures.LEVEL_COLORS["watch"]
-    assert levels["taker extreme p1 low"] == figures.LEVEL_COLORS["extreme"]
+    levels = {t.name: t.line.color for t in lines if t.name.startswith("Taker")}
+    assert (
+        levels["Taker buy/sell watch p85 high"]
+        == levels["Taker buy/sell watch p15 low"]
+        == figures.LEVEL_COLORS["watch"]
+    )
+    assert levels["Taker buy/sell extreme p1 low"] == figures.LEVEL_COLORS["extreme"]
 
 
 def test_configured_percentiles_name_the_lines() -> None:
     layers, conf, evs = _frames(high=(90, 97.5, 99.5), low=(10, 2.5, 0.5))
     names = {t.name for t in _thresholds(coin_figure("BTC", layers, conf, evs))}
-    assert {"funding watch p90", "funding action p97.5", "funding extreme p99.5"} <= names
-    assert {"taker watch p10 low", "taker action p2.5 low", "taker extreme p0.5 low"} <= names
+    assert {"Funding watch p90", "Funding action p97.5", "Funding extreme p99.5"} <= names
+    assert {
+        "Taker buy/sell watch p10 low",
+        "Taker buy/sell action p2.5 low",
+        "Taker buy/sell extreme p0.5 low",
+    } <= names
 
 
 def test_alert_events_are_markers_with_the_triggered_layers_in_the_hover() -> None:
@@ -72,38 +80,49 @@ def test_alert_events_are_markers_with_the_triggered_layers_in_the_hover() -> No
     fig = coin_figure("BTC", layers, conf, evs)
     traces = _by_name(fig)
     for kind in ("open", "close"):
-        marker = traces[f"alert {kind}"]
+        marker = traces[f"Alert {kind}"]
         assert marker.mode == "markers"
         assert len(marker.x) == (evs["event"] == kind).sum() > 0
         assert marker.marker.symbol == figures.EVENT_SYMBOLS[kind]
-        assert all("liq:" in text and "polarity" in text for text in marker.hovertext)
-    assert "alert escalate" not in traces  # no such events: no empty trace
-    assert {"tier watch", "tier action"} <= set(traces)
+    # Each triggered layer by its human name, its value against the threshold of its level.
+    reading = re.compile(
+        r"(Funding \(bps/8h\)|OI change \(%\)|Liquidations \(USD\)|Taker buy/sell): "
+        r"[\d.,]+[MB]? (&gt;|&lt;) [\d.,]+[MB]? (watch|action|extreme)"
+    )
+    lines = [line for text in traces["Alert open"].hovertext for line in text.split("<br>")[1:]]
+    assert lines and all(reading.match(line) for line in lines), lines[:4]
+    # A tier needs two layers at a level; liquidations say which side was liquidated.
+    assert all(text.count("<br>") >= 2 for text in traces["Alert open"].hovertext)
+    liq = [line for line in lines if line.startswith("Liquidations")]
+    assert liq and all(re.search(r"[MB]? (watch|action|extreme), \d+% (longs|shorts)$", line) for line in liq)
+    assert "Alert escalate" not in traces  # no such events: no empty trace
+    assert {"Tier watch", "Tier action"} <= set(traces)
 
 
 def test_price_goes_on_the_top_panels_second_axis_only_when_present() -> None:
     layers, conf, evs = _frames()
     fig = coin_figure("BTC", layers, conf, evs)
-    price = _by_name(fig)["price"]
-    assert price.yaxis == "y2" and _by_name(fig)["|funding|"].yaxis == "y"
-    assert fig.layout.yaxis2.title.text == "close USD"
+    price = _by_name(fig)["Price (USD)"]
+    assert price.yaxis == "y2" and _by_name(fig)["Funding (abs)"].yaxis == "y"
+    assert fig.layout.yaxis2.title.text == "Price (USD)"
     layers, conf, evs = _frames(price=False)
-    assert "price" not in _by_name(coin_figure("BTC", layers, conf, evs))
+    assert "Price (USD)" not in _by_name(coin_figure("BTC", layers, conf, evs))
 
 
-def test_axis_titles_carry_units() -> None:
+def test_axis_titles_are_human_names_with_units() -> None:
     layers, conf, evs = _frames()
     fig = coin_figure("BTC", layers, conf, evs)
     titles = [fig.layout[f"yaxis{i if i > 1 else ''}"].title.text for i in (1, 3, 4, 5)]
-    assert titles == ["funding |bps/8h|", "|OI ROC| % (coin OI)", "liquidations USD", "taker ratio buy/sell"]
+    assert titles == ["Funding (bps/8h)", "OI change (%)", "Liquidations (USD)", "Taker buy/sell"]
+    assert fig.layout.xaxis5.title.text == "Bar open (UTC)"
 
 
 def test_a_regular_grid_is_sent_as_start_and_step_and_a_gap_as_timestamps() -> None:
     layers, conf, evs = _frames()
-    value = _by_name(coin_figure("BTC", layers, conf, evs))["|funding|"]
+    value = _by_name(coin_figure("BTC", layers, conf, evs))["Funding (abs)"]
     assert value.x is None and value.dx == 4 * 3600 * 1000 and value.x0 == "2025-01-01 00:00:00"
     gappy = layers.drop(index=[10, 11]).reset_index(drop=True)
-    value = _by_name(coin_figure("BTC", gappy, confluence(gappy), None))["|funding|"]
+    value = _by_name(coin_figure("BTC", gappy, confluence(gappy), None))["Funding (abs)"]
     assert len(value.x) == len(gappy) and value.x[10] == "2025-01-03 00:00:00"
     # float32 on the wire: half the bytes, still 7 significant digits
     assert json.loads(coin_figure("BTC", layers).to_json())["data"][0]["y"]["dtype"] == "f4"
@@ -113,8 +132,8 @@ def test_stale_values_are_drawn_apart_not_as_readings() -> None:
     layers, conf, evs = _frames()
     stale = layers["funding_is_stale"].to_numpy(dtype=bool)
     traces = _by_name(coin_figure("BTC", layers, conf, evs))
-    assert np.isnan(np.asarray(traces["|funding|"].y, dtype=float)[stale]).all()
-    assert len(traces["|funding| (stale, not scored)"].y) == stale.sum() == 4
+    assert np.isnan(np.asarray(traces["Funding (abs)"].y, dtype=float)[stale]).all()
+    assert len(traces["Funding (abs): stale, not scored"].y) == stale.sum() == 4
 
 
 def test_tier_runs_merge_consecutive_bars_and_shade_every_panel() -> None:
@@ -134,10 +153,10 @@ def test_tier_runs_merge_consecutive_bars_and_shade_every_panel() -> None:
 
 def test_many_points_switch_to_webgl(monkeypatch: pytest.MonkeyPatch) -> None:
     layers, conf, evs = _frames(bars=150)
-    assert isinstance(_by_name(coin_figure("BTC", layers, conf, evs))["|funding|"], go.Scatter)
+    assert isinstance(_by_name(coin_figure("BTC", layers, conf, evs))["Funding (abs)"], go.Scatter)
     monkeypatch.setattr(figures, "GL_MIN_POINTS", 100)
     fig = coin_figure("BTC", layers, conf, evs)
-    assert isinstance(_by_name(fig)["|funding|"], go.Scattergl)
+    assert isinstance(_by_name(fig)["Funding (abs)"], go.Scattergl)
     assert all(isinstance(t, go.Scattergl) for t in _thresholds(fig))
 
 
@@ -146,10 +165,10 @@ def test_figure_without_confluence_events_or_thresholds() -> None:
     layers = layers[[c for c in layers.columns if not IS_THRESHOLD.match(c)]]
     fig = coin_figure("BTC", layers, None, None)
     assert _thresholds(fig) == []
-    assert not any(str(t.name).startswith(("alert", "tier")) for t in fig.data)
+    assert not any(str(t.name).startswith(("Alert", "Tier")) for t in fig.data)
     # An all-NaN layer (e.g. no taker source) is left out rather than drawn as zero.
     layers = layers.assign(taker_ratio=np.nan)
-    assert "taker ratio" not in _by_name(coin_figure("BTC", layers))
+    assert "Taker buy/sell" not in _by_name(coin_figure("BTC", layers))
 
 
 def test_event_hover_is_escaped_and_survives_bad_json() -> None:
@@ -170,7 +189,7 @@ def test_etf_flows_show_an_unpublished_day_as_a_gap() -> None:
         }
     )
     fig = etf_figure(etf)
-    bars = _by_name(fig)["net flow"]
+    bars = _by_name(fig)["Net flow (USD)"]
     assert np.isnan(np.asarray(bars.y, dtype=float)[1])
     assert list(bars.marker.color) == ["#59a14f", "#59a14f", "#e15759"]
-    assert _by_name(fig)["BTC price"].yaxis == "y2"
+    assert _by_name(fig)["BTC price (USD)"].yaxis == "y2"

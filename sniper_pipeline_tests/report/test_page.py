@@ -22,6 +22,13 @@ from sniper_pipeline_tests.report.conftest import NOW, build_warehouse
 PLOTLY_BANNER = get_plotlyjs()[:60]
 
 
+def _section(page: str, anchor: str) -> str:
+    """The body of `<section id="anchor">` (sections are not nested)."""
+    match = re.search(rf'<section id="{anchor}">(.*?)</section>', page, re.S)
+    assert match, f"no section {anchor}"
+    return match.group(1)
+
+
 def _expected_plots(page: str) -> int:
     match = re.search(r'data-plots-expected="(\d+)"', page)
     assert match
@@ -37,8 +44,18 @@ def test_full_report_is_one_self_contained_page(warehouse: Engine, tmp_path: Pat
     assert not re.search(r"\bsrc\s*=|https?://", ours)  # nothing fetched: viewable offline
     assert _expected_plots(page) == 3  # two coins and the ETF panel
     assert page.count('class="plotly-graph-div"') == 3
-    for heading in ("Summary", "BTC", "ETH", "BTC ETF flows", "Percentile configs", "API health"):
-        assert f">{heading}" in page
+    for heading in (
+        "Stress now",
+        "Recent alerts",
+        "Data freshness",
+        "Charts",
+        "BTC",
+        "ETH",
+        "BTC ETF flows",
+        "Percentile configs",
+        "API health",
+    ):
+        assert re.search(rf"<h[23][^>]*>{heading}", page), heading
     assert f"generated at {NOW:%Y-%m-%d %H:%M:%S} UTC" in page
     assert "coins: BTC, ETH" in page
     assert f"warehouse: <code>{warehouse.url.render_as_string(hide_password=True)}</code>" in page
@@ -69,9 +86,8 @@ def test_missing_and_empty_optional_tables(tmp_path: Path) -> None:
         conn.execute(text("delete from alert_events"))
     page = write_report(engine, tmp_path / "r.html", now=NOW).read_text()
     assert _expected_plots(page) == 1  # the coin still plots
-    etf = page.split("BTC ETF flows")[1].split("<h2")[0]
-    health = page.split("API health")[1].split("<h2")[0]
-    assert "no data yet" in etf and "no data yet" in health
+    assert "no data yet" in _section(page, "etf") and "no data yet" in _section(page, "health")
+    assert "no data yet: no alert events" in _section(page, "alerts")
     assert "<code>api_health</code>" in page
 
 
@@ -88,8 +104,9 @@ def test_signal_evaluation_is_shown_when_the_table_exists(warehouse: Engine, tmp
         "signal_evaluation", warehouse, index=False
     )
     page = write_report(warehouse, tmp_path / "r.html", now=NOW).read_text()
-    section = page.split(">Signal evaluation")[1]
-    assert "hit_rate" in section and "0.61" in section
+    section = _section(page, "evaluation")
+    assert "<th>Hit rate</th>" in section and "0.61" in section
+    assert 'href="#evaluation"' in page  # listed in the contents
 
 
 def test_text_from_the_warehouse_is_escaped(warehouse: Engine, tmp_path: Path) -> None:
