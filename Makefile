@@ -32,6 +32,7 @@ ui: install
 
 bench: install
 	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/scan.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check sniper_pipeline sniper_pipeline_tests benchmarks scripts

@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, Table
+from sqlalchemy import Connection, Engine, Table, func, select
 
 from sniper_pipeline.coinglass.client import CoinGlassClient
 from sniper_pipeline.coinglass.endpoints import fetch_series
 from sniper_pipeline.sources import ResolvedSource
 from sniper_pipeline.warehouse import tables as t
-from sniper_pipeline.warehouse.upsert import UpsertStats, frame_records, max_closed_ts, upsert
+from sniper_pipeline.warehouse.upsert import UpsertStats, frame_records, max_closed_ts, upsert, would_change
 
 LAYER_TABLES: dict[str, Table] = {
     "funding": t.raw_funding,
@@ -133,28 +133,46 @@ def layer_watermark(engine: Engine, coin: str, source: ResolvedSource) -> pd.Tim
     return max_closed_ts(engine, table, coin=coin, source_key=source.source_key, interval=source.interval)
 
 
+def layer_watermarks(
+    engine: Engine, tasks: list[tuple[str, ResolvedSource]]
+) -> dict[tuple[str, str], pd.Timestamp | None]:
+    """`layer_watermark` for many (coin, source) at once: one query per raw table."""
+    out: dict[tuple[str, str], pd.Timestamp | None] = {(coin, s.layer): None for coin, s in tasks}
+    wanted = {(coin, s.source_key, s.interval): (coin, s.layer) for coin, s in tasks}
+    with engine.connect() as conn:
+        for layer in sorted({s.layer for _, s in tasks}):
+            table = LAYER_TABLES[layer]
+            rows = conn.execute(
+                select(table.c.coin, table.c.source_key, table.c.interval, func.max(table.c.ts))
+                .where(table.c.is_closed.is_(True), table.c.coin.in_(sorted({c for c, _ in tasks})))
+                .group_by(table.c.coin, table.c.source_key, table.c.interval)
+            ).all()
+            for coin, source_key, interval, last in rows:
+                key = wanted.get((str(coin), str(source_key), str(interval)))
+                if key is not None and key[1] == layer and last is not None:
+                    out[key] = pd.Timestamp(last, tz="UTC")
+    return out
+
+
+def changes_rows(conn: Engine | Connection, fetched: LayerFetch) -> bool:
+    """True when storing this frame would insert or update a row (else there is nothing to
+    validate or write: every bar is stored as fetched)."""
+    table = LAYER_TABLES[fetched.source.layer]
+    if isinstance(conn, Engine):
+        with conn.connect() as connection:
+            return would_change(connection, table, frame_records(fetched.frame, table))
+    return would_change(conn, table, frame_records(fetched.frame, table))
+
+
 def store_layer(
-    engine: Engine,
-    fetched: LayerFetch,
-    validate: Validator | None = None,
-    *,
-    unchanged: Validator | None = None,
+    engine: Engine | Connection, fetched: LayerFetch, validate: Validator | None = None
 ) -> LayerIngest:
-    """Upsert in one transaction, validating first (raises: nothing is written). With `unchanged`,
-    a frame that would change no stored row skips `validate` (nothing of it is written) and gets
-    `unchanged` instead, e.g. the cheap freshness check alone."""
+    """Validate (raises: nothing is written), then upsert in one transaction."""
     frame, source = fetched.frame, fetched.source
     table = LAYER_TABLES[source.layer]
-    records = frame_records(frame, table)
-    if unchanged is None:
-        if validate is not None:
-            validate(frame)
-        written = upsert(engine, table, records)
-    else:
-        before_write = (lambda: validate(frame)) if validate is not None else None
-        written = upsert(engine, table, records, before_write=before_write)
-        if written.new + written.updated == 0:
-            unchanged(frame)
+    if validate is not None:
+        validate(frame)
+    written = upsert(engine, table, frame_records(frame, table))
     return LayerIngest(
         coin=fetched.coin,
         layer=source.layer,

@@ -10,8 +10,8 @@ import math
 import os
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import cache, lru_cache
 from typing import Any
@@ -21,6 +21,7 @@ import pandas as pd
 
 from sniper_pipeline.intervals import interval_delta
 from sniper_pipeline.quality.outcomes import (
+    ASCENDING_TS,
     CHECK_NAMES,
     CHECK_SEVERITY,
     FRESH,
@@ -60,60 +61,120 @@ def validate_frame(
     (naive = UTC). Raises ValueError for an unknown table or interval: those are caller bugs.
     """
     started = time.perf_counter()
-    contract = contract_for(table)
-    max_age = STALE_AFTER_INTERVALS * interval_delta(interval) if interval is not None else None
     if len(frame) == 0:
+        contract_for(table)  # an unknown table is still a caller bug
         outcomes = [_empty(name) for name in CHECK_NAMES if name != FRESH]
         outcomes.append(_fresh_skipped("empty frame"))
     else:
         prepared = _prepare(frame)
-        specs = contract.expectations()
-        present = set(prepared.columns)
-        runnable = [s for s in specs if set(s.columns) <= present]
-        skipped = [s for s in specs if not set(s.columns) <= present]
-        results = _run_gx(table, prepared, runnable)
-        outcomes = [
-            _outcome(
-                name,
-                [r for r in results if r.spec.check == name],
-                [s for s in skipped if s.check == name],
-                prepared,
-                contract,
-            )
-            for name in CHECK_NAMES
-            if name != FRESH
-        ]
-        outcomes.append(_freshness(prepared, interval, max_age, now))
+        outcomes = [*_suite_outcomes(table, prepared), _fresh(prepared, interval, now)]
     return FrameValidation(
         outcomes=outcomes, table=table, row_count=len(frame), elapsed_seconds=time.perf_counter() - started
     )
 
 
-def validate_unchanged_frame(
+def unchanged_frame(
     table: str, frame: pd.DataFrame, *, interval: str | None, now: datetime
 ) -> FrameValidation:
-    """A frame that changes no stored row: nothing of it is written, so the GX suite has nothing
-    to guard; freshness still tells whether the series has stopped moving."""
+    """A frame that changes no stored row: nothing of it is written, so the suite has nothing to
+    guard (it judged these rows when they were stored); freshness still tells whether the
+    series has stopped moving."""
     contract_for(table)  # an unknown table is still a caller bug
-    note = "no new or changed rows: nothing written, the suite judged these rows when they were"
+    note = "no new or changed rows: nothing to validate, nothing written"
     outcomes = [
-        CheckOutcome(
-            name=name,
-            passed=True,
-            severity=CHECK_SEVERITY[name],
-            errored=False,
-            description=note,
-            metadata={"unchanged": True, "rows": len(frame)},
+        replace(_empty(name), description=note, metadata={"unchanged": True, "rows": len(frame)})
+        for name in CHECK_NAMES
+        if name != FRESH
+    ]
+    fresh = _fresh(_prepare(frame), interval, now) if len(frame) else _fresh_skipped("empty frame")
+    return FrameValidation(outcomes=[*outcomes, fresh], table=table, row_count=len(frame))
+
+
+SCAN_ORDER = "_scan_order"  # in a combined frame: increasing iff each frame's ts is increasing
+_ORDER_STRIDE = 1e12  # seconds between frames' order ranges: above any epoch second, exact in float64
+
+
+def validate_frames(
+    table: str, frames: Mapping[str, pd.DataFrame], *, intervals: Mapping[str, str | None], now: datetime
+) -> dict[str, FrameValidation]:
+    """Every coin's fetched frame of one table, keyed like `frames`.
+
+    GX costs per call, not per row, and a scan fetches hundreds of frames: so the frames are
+    first validated together, as one frame. When that passes (the usual case) every frame
+    passed; when anything fails or errors, each frame is validated alone, so the outcomes name
+    the frame (coin) and rows exactly. Freshness is always judged per frame."""
+    filled = {key: frame for key, frame in frames.items() if len(frame)}
+    if len(filled) > 1:
+        started = time.perf_counter()
+        combined = _combined(filled)
+        outcomes = _suite_outcomes(table, combined, ascending_column=SCAN_ORDER)
+        if all(o.passed and not o.errored for o in outcomes):
+            elapsed = (time.perf_counter() - started) / len(filled)
+            shared = [
+                replace(o, metadata={**o.metadata, "frames_validated_together": len(filled)})
+                for o in outcomes
+            ]
+            return {
+                key: FrameValidation(
+                    outcomes=[*shared, _fresh(_prepare(frame), intervals.get(key), now)],
+                    table=table,
+                    row_count=len(frame),
+                    elapsed_seconds=elapsed,
+                )
+                if key in filled
+                else validate_frame(table, frame, interval=intervals.get(key), now=now)
+                for key, frame in frames.items()
+            }
+    return {
+        key: validate_frame(table, frame, interval=intervals.get(key), now=now)
+        for key, frame in frames.items()
+    }
+
+
+def _combined(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    parts = []
+    for index, frame in enumerate(frames.values()):
+        prepared = _prepare(frame)
+        seconds = pd.to_datetime(prepared["ts"], errors="coerce").astype("int64") // 10**9
+        prepared[SCAN_ORDER] = index * _ORDER_STRIDE + seconds.astype("float64")
+        parts.append(prepared)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _suite_outcomes(table: str, prepared: pd.DataFrame, ascending_column: str = "ts") -> list[CheckOutcome]:
+    """The table's GX suite on a prepared frame: one outcome per check but freshness."""
+    contract = contract_for(table)
+    specs = [
+        replace(s, kwargs={**s.kwargs, "column": ascending_column}) if s.check == ASCENDING_TS else s
+        for s in contract.expectations()
+    ]
+    present = set(prepared.columns)
+    runnable = [s for s in specs if set(s.columns) <= present]
+    skipped = [s for s in specs if not set(s.columns) <= present]
+    results = _run_gx(table, prepared, runnable)
+    return [
+        _outcome(
+            name,
+            [r for r in results if r.spec.check == name],
+            [s for s in skipped if s.check == name],
+            prepared,
+            contract,
         )
         for name in CHECK_NAMES
         if name != FRESH
     ]
-    if len(frame) == 0:
-        outcomes.append(_fresh_skipped("empty frame"))
-    else:
-        max_age = STALE_AFTER_INTERVALS * interval_delta(interval) if interval is not None else None
-        outcomes.append(_freshness(_prepare(frame), interval, max_age, now))
-    return FrameValidation(outcomes=outcomes, table=table, row_count=len(frame))
+
+
+def _fresh(prepared: pd.DataFrame, interval: str | None, now: datetime) -> CheckOutcome:
+    max_age = STALE_AFTER_INTERVALS * interval_delta(interval) if interval is not None else None
+    return _freshness(prepared, interval, max_age, now)
+
+
+def preload_gx() -> None:
+    """Import great_expectations and build the context (seconds): call it in a thread while
+    the scan's requests are in flight."""
+    with _GX_LOCK:
+        _gx_context()
 
 
 # -- GX -----------------------------------------------------------------------------------------

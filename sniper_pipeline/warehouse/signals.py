@@ -15,7 +15,7 @@ from sqlalchemy import table as sa_table
 from sniper_pipeline.engine import event_layers
 from sniper_pipeline.warehouse.engine import lock_ddl
 from sniper_pipeline.warehouse.tables import alert_events, percentile_configs
-from sniper_pipeline.warehouse.upsert import UpsertStats, frame_records, upsert
+from sniper_pipeline.warehouse.upsert import UpsertStats, append_frame, frame_records, upsert
 
 LAYER_UNITS = {"funding": "bps_8h", "oi": "pct", "liq": "usd", "taker": "ratio"}
 LEVEL_CODES = {"none": 0, "watch": 1, "action": 2, "extreme": 3}
@@ -48,7 +48,9 @@ def replace_coin_rows(engine: Engine, table_name: str, coins: list[str], frame: 
                 conn.execute(
                     delete(sa_table(table_name, column("coin"))).where(column("coin").in_(list(coins)))
                 )
-        frame.to_sql(table_name, conn, if_exists="append", index=False, chunksize=5000)
+        if not exists or stored != list(frame.columns):
+            frame.head(0).to_sql(table_name, conn, index=False)  # the table, typed from the frame
+        append_frame(conn, table_name, frame)
     return len(frame)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,23 @@ def _existing(
 ) -> dict[tuple, dict]:
     key_cols = [table.c[k] for k in keys]
     found: dict[tuple, dict] = {}
+    fixed = [k for k in keys[:-1] if len({r[k] for r in records}) == 1]
+    if len(fixed) == len(keys) - 1:
+        # One series (e.g. one coin's bars): equality on the fixed keys and a range on the last
+        # one, instead of compiling an IN list of thousands of tuples.
+        last = keys[-1]
+        values = [r[last] for r in records if r[last] is not None]
+        if len(values) == len(records):
+            query = select(table).where(
+                *[table.c[k] == records[0][k] for k in fixed],
+                table.c[last].between(min(values), max(values)),
+            )
+            wanted = {tuple(r[k] for k in keys) for r in records}
+            for row in conn.execute(query).mappings():
+                key = tuple(row[k] for k in keys)
+                if key in wanted:
+                    found[key] = dict(row)
+            return found
     for start in range(0, len(records), _CHUNK):
         chunk = [tuple(r[k] for k in keys) for r in records[start : start + _CHUNK]]
         rows = conn.execute(select(table).where(tuple_(*key_cols).in_(chunk))).mappings()
@@ -79,19 +96,15 @@ def upsert(
     *,
     compare_ignore: Sequence[str] = ("ingested_at", "last_seen_at"),
     keep_on_update: Sequence[str] = ("first_seen_at",),
-    before_write: Callable[[], None] | None = None,
 ) -> UpsertStats:
-    """Insert new keys, update changed ones; unchanged rows are left alone (so re-runs add nothing).
-
-    `before_write` runs only when something would be written, inside the transaction: it raises
-    to write nothing (a validation that fails)."""
+    """Insert new keys, update changed ones; unchanged rows are left alone (so re-runs add nothing)."""
     if not records:
         return UpsertStats(0, 0, 0, 0)
     keys = [c.name for c in table.primary_key.columns]
     if isinstance(engine, Engine):
         with engine.begin() as conn:
-            return _upsert(conn, table, records, keys, compare_ignore, keep_on_update, before_write)
-    return _upsert(engine, table, records, keys, compare_ignore, keep_on_update, before_write)
+            return _upsert(conn, table, records, keys, compare_ignore, keep_on_update)
+    return _upsert(engine, table, records, keys, compare_ignore, keep_on_update)
 
 
 def _upsert(
@@ -101,8 +114,21 @@ def _upsert(
     keys: list[str],
     compare_ignore: Sequence[str],
     keep_on_update: Sequence[str],
-    before_write: Callable[[], None] | None = None,
 ) -> UpsertStats:
+    new, changed = _new_and_changed(conn, table, records, keys, compare_ignore)
+    todo = new + changed
+    if todo:
+        _write(conn, table, todo, keys, keep_on_update)
+    return UpsertStats(len(records), len(new), len(changed), len(records) - len(todo))
+
+
+def _new_and_changed(
+    conn: Connection,
+    table: Table,
+    records: list[dict[str, Any]],
+    keys: list[str],
+    compare_ignore: Sequence[str],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     existing = _existing(conn, table, keys, records)
     new, changed = [], []
     for record in records:
@@ -113,12 +139,22 @@ def _upsert(
             not _same(record.get(c), old.get(c)) for c in record if c not in compare_ignore and c not in keys
         ):
             changed.append(record)
-    todo = new + changed
-    if todo:
-        if before_write is not None:
-            before_write()
-        _write(conn, table, todo, keys, keep_on_update)
-    return UpsertStats(len(records), len(new), len(changed), len(records) - len(todo))
+    return new, changed
+
+
+def would_change(
+    conn: Connection,
+    table: Table,
+    records: list[dict[str, Any]],
+    *,
+    compare_ignore: Sequence[str] = ("ingested_at", "last_seen_at"),
+) -> bool:
+    """True when `upsert` of these records would insert or update a row."""
+    if not records:
+        return False
+    keys = [c.name for c in table.primary_key.columns]
+    new, changed = _new_and_changed(conn, table, records, keys, compare_ignore)
+    return bool(new or changed)
 
 
 def _stage(conn: Connection, table: Table, rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -174,3 +210,24 @@ def max_closed_ts(engine: Engine, table: Table, **where: str) -> pd.Timestamp | 
     with engine.connect() as conn:
         value = conn.execute(select(table.c.ts).where(cond).order_by(table.c.ts.desc()).limit(1)).scalar()
     return pd.Timestamp(value, tz="UTC") if value is not None else None
+
+
+def append_frame(conn: Connection, table_name: str, frame: pd.DataFrame) -> None:
+    """Bulk-append a frame to an existing table with the same columns, in the caller's
+    transaction: a registered DataFrame on DuckDB, COPY on PostgreSQL (pandas' row inserts cost
+    seconds per ten thousand rows)."""
+    if frame.empty:
+        return
+    if conn.dialect.name == "duckdb":
+        name = f"_append_{uuid.uuid4().hex[:8]}"
+        conn.connection.driver_connection.register(name, frame)  # type: ignore[union-attr]
+        try:
+            conn.exec_driver_sql(f'INSERT INTO "{table_name}" SELECT * FROM "{name}"')
+        finally:
+            conn.connection.driver_connection.unregister(name)  # type: ignore[union-attr]
+        return
+    quoted = ", ".join(f'"{c}"' for c in frame.columns)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f'COPY "{table_name}" ({quoted}) FROM STDIN') as copy:
+        for row in frame.itertuples(index=False):
+            copy.write_row([_clean(v) for v in row])

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from sniper_pipeline_tests.unseen import SHIFT_MS, build_unseen
@@ -94,3 +97,84 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 def test_shift_is_what_the_dates_test_expects() -> None:
     # 2025-05-20 16:00 (last recorded 4h bar) + SHIFT_MS lands on 2025-06-30.
     assert SHIFT_MS == 41 * 86_400_000
+
+
+# Columns that say when or by which run a row was written: they differ between any two runs.
+VOLATILE = {
+    "ingested_at",
+    "decided_at",
+    "run_id",
+    "generated_at",
+    "chosen_at",
+    "first_seen_at",
+    "last_seen_at",
+}
+COMPARED_TABLES = (
+    "raw_funding",
+    "raw_open_interest",
+    "raw_liquidations",
+    "raw_taker_volume",
+    "raw_prices",
+    "coin_layer_sources",
+    "fct_layer_bars",
+    "layer_signals",
+    "confluence_signals",
+    "alert_events",
+    "percentile_configs",
+)
+
+
+def warehouse_tables(path: Path) -> dict[str, Any]:
+    """Every compared table as a frame sorted by all its columns, volatile columns dropped."""
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as conn:
+        frames = {}
+        for table in COMPARED_TABLES:
+            frame = conn.execute(f"select * from {table}").df()
+            frame = frame.drop(columns=[c for c in frame.columns if c in VOLATILE])
+            frames[table] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+    return frames
+
+
+@pytest.mark.slow
+def test_a_killed_run_never_blocks_the_next(
+    unseen_run: tuple[Path, Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """kill -9 mid-step: the next `sniper run` marks the dead run failed, frees its slots, says so
+    in one line and finishes; the warehouse then equals a clean run's."""
+    clean_tmp, folder, _ = unseen_run
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "SNIPER_DATA_DIR": str(tmp_path / "data"),
+        "SNIPER_REPORTS_DIR": str(tmp_path / "reports"),
+    }
+    for var in ("SNIPER_WAREHOUSE_URL", "CG_BASE_URL", "SNIPER_PROFILE", "SNIPER_REPLAY_DIR"):
+        env.pop(var, None)
+    log = tmp_path / "killed.stderr"
+    with log.open("w") as err:
+        victim = subprocess.Popen(
+            [SNIPER, "run", "--replay-dir", str(folder)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,  # its dbt child dies with it
+        )
+        deadline = time.monotonic() + 300
+        while "coinglass_dbt - STEP_START" not in log.read_text():
+            assert victim.poll() is None, f"the run ended before dbt started:\n{log.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, "dbt never started"
+            time.sleep(0.1)
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait()
+
+    again = run_sniper(["run", "--replay-dir", str(folder)], tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    recovery = [line for line in again.stderr.splitlines() if line.startswith("[recovery]")]
+    assert len(recovery) == 1 and "marked failed" in recovery[0], again.stderr[-3000:]
+
+    clean = warehouse_tables(clean_tmp / "data" / "sniper.duckdb")
+    recovered = warehouse_tables(tmp_path / "data" / "sniper.duckdb")
+    for table in COMPARED_TABLES:
+        pd.testing.assert_frame_equal(recovered[table], clean[table], obj=table)

@@ -6,23 +6,31 @@ then validates each fetched frame (GX suite, `defs/quality/`) and upserts it. A 
 is never written; its coin is blocked for the rest of the run while the other coins go on."""
 
 import json
+import threading
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 
 from sniper_pipeline.defs.ingest.partitions import SCAN_BACKFILL_POLICY, coin_partitions
 from sniper_pipeline.defs.ingest.resources import CoinGlassResource, WarehouseResource
 from sniper_pipeline.defs.ops.resources import AlertDeliveryResource
-from sniper_pipeline.defs.quality.raw_checks import (
-    FrameRejected,
-    ScanChecks,
-    raw_check_specs,
-)
+from sniper_pipeline.defs.quality.raw_checks import ScanChecks, raw_check_specs
 from sniper_pipeline.ingest import snapshots
 from sniper_pipeline.ingest.coin_sources import coin_source_rows, store_coin_sources
 from sniper_pipeline.ingest.concurrent import fetch_concurrently
-from sniper_pipeline.ingest.layers import LAYER_TABLES, LayerFetch, fetch_layer, layer_watermark, store_layer
+from sniper_pipeline.ingest.layers import (
+    LAYER_TABLES,
+    LayerFetch,
+    changes_rows,
+    fetch_layer,
+    layer_watermarks,
+    store_layer,
+)
+from sniper_pipeline.intervals import interval_delta
+from sniper_pipeline.quality.validate import preload_gx, unchanged_frame, validate_frames
 from sniper_pipeline.runtime import Runtime, cached_runtime
 from sniper_pipeline.sources import ResolvedSource
 
@@ -40,6 +48,21 @@ def _pool(runtime: Runtime) -> str | None:
 
 def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+
+
+def _new_bar_due(last_closed: pd.Timestamp | None, interval: str, now: datetime) -> bool:
+    """A bar has closed since the stored one (or nothing is stored): this fetch brings rows."""
+    return last_closed is None or last_closed + 2 * interval_delta(interval) <= pd.Timestamp(now)
+
+
+def _has_new_bar(fetched: LayerFetch, last_closed: pd.Timestamp | None) -> bool:
+    """Bars past the stored closed bar and the open bar after it are new rows for sure; only
+    overlap bars need comparing."""
+    if fetched.frame.empty:
+        return False
+    newest = pd.Timestamp(fetched.frame["ts"].max())
+    newest = newest.tz_localize("UTC") if newest.tzinfo is None else newest
+    return last_closed is None or newest > last_closed + interval_delta(fetched.source.interval)
 
 
 def _raw_layers_asset(runtime: Runtime) -> dg.AssetsDefinition:
@@ -84,7 +107,10 @@ def _raw_layers_asset(runtime: Runtime) -> dg.AssetsDefinition:
                 else:
                     tasks.append((coin, source))
         # Watermarks first, in this thread: the fetch threads never touch the warehouse.
-        since = {(coin, s.layer): layer_watermark(engine, coin, s) for coin, s in tasks}
+        since = layer_watermarks(engine, tasks)
+        if any(_new_bar_due(since[(coin, s.layer)], s.interval, now) for coin, s in tasks):
+            # New bars will be validated: GX's import and context (seconds) load meanwhile.
+            threading.Thread(target=preload_gx, name="gx-preload", daemon=True).start()
 
         def fetch(task: tuple[str, ResolvedSource]) -> LayerFetch:
             coin, source = task
@@ -97,33 +123,56 @@ def _raw_layers_asset(runtime: Runtime) -> dg.AssetsDefinition:
                 overlap_bars=runtime.layers.overlap_bars,
             )
 
+        fetched: dict[str, dict[str, LayerFetch]] = {name: {} for name in checks}
+        for (coin, source), answer, error in fetch_concurrently(tasks, fetch):
+            name = LAYER_ASSETS[source.layer]
+            if error is not None or answer is None:
+                checks[name].fetch_errors[coin] = _error_text(error or RuntimeError("no result"))
+            else:
+                fetched[name][coin] = answer
+
         stats: dict[str, dict[str, int]] = {name: {"rows_new": 0, "rows_updated": 0} for name in checks}
         per_coin: dict[tuple[str, str], dict[str, Any]] = {}
-        for (coin, source), fetched, error in fetch_concurrently(tasks, fetch):
-            name = LAYER_ASSETS[source.layer]
-            if error is not None or fetched is None:
-                checks[name].fetch_errors[coin] = _error_text(error or RuntimeError("no result"))
-                continue
-            try:
-                result = store_layer(
-                    engine,
-                    fetched,
-                    checks[name].validator(coin, source.interval, now),
-                    unchanged=checks[name].unchanged(coin, source.interval, now),
-                )
-            except FrameRejected:
-                continue  # recorded in checks[name]; nothing of this frame was written
-            for key in ("rows_new", "rows_updated"):
-                stats[name][key] += result.as_metadata().get(key, 0)
-            per_coin[(name, coin)] = result.as_metadata()
+        for name, by_coin in fetched.items():
+            # A frame whose every bar is already stored as fetched writes nothing: freshness only.
+            with engine.connect() as conn:
+                changing = {
+                    coin: f
+                    for coin, f in by_coin.items()
+                    if _has_new_bar(f, since[(coin, f.source.layer)]) or changes_rows(conn, f)
+                }
+            validations = validate_frames(
+                name,
+                {coin: f.frame for coin, f in changing.items()},
+                intervals={coin: f.source.interval for coin, f in changing.items()},
+                now=now,
+            )
+            validations.update(
+                {
+                    coin: unchanged_frame(name, f.frame, interval=f.source.interval, now=now)
+                    for coin, f in by_coin.items()
+                    if coin not in changing
+                }
+            )
+            # One transaction per table: the scan's coins land together or not at all.
+            with engine.begin() as conn:
+                for coin, layer_fetch in sorted(by_coin.items()):
+                    checks[name].outcomes[coin] = validations[coin].outcomes
+                    if not validations[coin].ok:
+                        continue  # blocked: nothing of this frame is written
+                    result = store_layer(conn, layer_fetch)
+                    for key in ("rows_new", "rows_updated"):
+                        stats[name][key] += result.as_metadata().get(key, 0)
+                    per_coin[(name, coin)] = result.as_metadata()
+            # One line per table (a line per coin would be hundreds of events per scan).
             context.log.info(
-                f"{coin} {source.layer}: {result.rows_received} rows in {result.requests} requests, "
-                f"{result.written.new} new, {result.written.updated} updated"
+                f"{name}: {len(by_coin)} coins fetched, {stats[name]['rows_new']} rows new, "
+                f"{stats[name]['rows_updated']} updated"
             )
 
         blocked: dict[str, dict[str, str]] = {name: c.rejected() for name, c in checks.items()}
-        for name, by_coin in blocked.items():
-            for coin, reason in by_coin.items():
+        for name, reasons in blocked.items():
+            for coin, reason in reasons.items():
                 message = f"{coin}: {name} not written: {reason}"
                 context.log.error(message)
                 alert_delivery.ops_alert(f"data quality: {name} {coin}", f"run {context.run_id}\n{message}")

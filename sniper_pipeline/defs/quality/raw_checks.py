@@ -7,22 +7,15 @@ of this run skip it; the other coins go on."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import dagster as dg
-import pandas as pd
 
 from sniper_pipeline.quality.outcomes import CHECK_NAMES, ERROR, CheckOutcome
-from sniper_pipeline.quality.validate import validate_frame, validate_unchanged_frame
 
 FETCHED = "fetched"  # the API answered with a parsable series for every coin of the scan
 RAW_CHECK_NAMES = (*CHECK_NAMES, FETCHED)
-
-
-class FrameRejected(Exception):
-    """The fetched frame failed its suite: it is not written."""
 
 
 def raw_check_specs(asset_name: str) -> list[dg.AssetCheckSpec]:
@@ -47,27 +40,6 @@ class ScanChecks:
     outcomes: dict[str, list[CheckOutcome]] = field(default_factory=dict)
     fetch_errors: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
-
-    def validator(self, coin: str, interval: str, now: datetime) -> Callable[[pd.DataFrame], None]:
-        """Validates one coin's frame, records its outcomes, raises FrameRejected when it fails."""
-
-        def validate(frame: pd.DataFrame) -> None:
-            validation = validate_frame(self.asset_name, frame, interval=interval, now=now)
-            self.outcomes[coin] = validation.outcomes
-            if not validation.ok:
-                raise FrameRejected(validation.summary())
-
-        return validate
-
-    def unchanged(self, coin: str, interval: str, now: datetime) -> Callable[[pd.DataFrame], None]:
-        """For a frame that changes nothing stored: freshness only (see validate_unchanged_frame)."""
-
-        def check(frame: pd.DataFrame) -> None:
-            self.outcomes[coin] = validate_unchanged_frame(
-                self.asset_name, frame, interval=interval, now=now
-            ).outcomes
-
-        return check
 
     def rejected(self) -> dict[str, str]:
         """Coins whose frame was not written, with the reason."""
