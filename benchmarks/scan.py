@@ -240,6 +240,57 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+COLORS = {
+    "ingest": "#4c78a8",
+    "dbt": "#f58518",
+    "engine": "#54a24b",
+    "delivery": "#e45756",
+    "report": "#b279a2",
+    "dagster_overhead": "#bab0ac",
+}
+
+
+def write_chart(results: dict[str, Any], path: Path) -> None:
+    """A stacked bar per run (seconds by group) as a dependency-free SVG for the docs."""
+    rows = [
+        (f"{case} {kind}", {**run["steps_s"], "dagster_overhead": max(run["dagster_overhead_s"], 0.0)})
+        for case, runs in results.items()
+        if isinstance(runs, dict) and "first" in runs
+        for kind, run in (("first run", runs["first"]), ("no-op re-run", runs["noop"]))
+    ]
+    if not rows:
+        return
+    longest = max(sum(parts.values()) for _, parts in rows)
+    width, left, bar, gap = 760, 190, 22, 10
+    scale = (width - left - 60) / longest
+    height = 40 + len(rows) * (bar + gap) + 40
+    svg = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="12">',
+        '<text x="10" y="20" font-weight="bold">sniper run: where the time goes (s)</text>',
+    ]
+    for i, (label, parts) in enumerate(rows):
+        y = 35 + i * (bar + gap)
+        svg.append(f'<text x="10" y="{y + 15}">{label}</text>')
+        x = float(left)
+        for group in COLORS:
+            w = parts.get(group, 0.0) * scale
+            if w > 0:
+                svg.append(
+                    f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar}" fill="{COLORS[group]}">'
+                    f"<title>{group}: {parts.get(group, 0.0):.1f} s</title></rect>"
+                )
+                x += w
+        svg.append(f'<text x="{x + 5:.1f}" y="{y + 15}">{sum(parts.values()):.0f}</text>')
+    y = height - 20
+    for j, (group, color) in enumerate(COLORS.items()):
+        svg.append(f'<rect x="{10 + j * 120}" y="{y - 10}" width="10" height="10" fill="{color}"/>')
+        svg.append(f'<text x="{24 + j * 120}" y="{y}">{group.replace("_", " ")}</text>')
+    svg.append("</svg>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(svg) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default="shipped,universe11,universe100,serve11")
@@ -269,6 +320,7 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
+    write_chart(results, REPO / "docs" / "images" / "scan-time.svg")
     print(args.out)
 
 

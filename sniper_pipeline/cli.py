@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--replay-dir", type=Path, help="serve this recordings folder instead of the sample")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--coin", action="append", help="only these coins (repeatable)")
+    run.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="Dagster's and dbt's logs on stderr instead of a log file",
+    )
 
     serve = sub.add_parser("serve", help="Dagster webserver + daemon, sensors and schedules on")
     serve.add_argument("--live", action="store_true")
@@ -112,7 +118,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             from sniper_pipeline.commands.run import run_command
 
-            return run_command(live=args.live, replay_dir=args.replay_dir, as_json=args.json, coins=args.coin)
+            return run_command(
+                live=args.live,
+                replay_dir=args.replay_dir,
+                as_json=args.json,
+                coins=args.coin,
+                verbose=args.verbose,
+            )
         if args.command == "serve":
             from sniper_pipeline.commands.serve import serve_command
 

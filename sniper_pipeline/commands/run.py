@@ -6,15 +6,19 @@ import json
 import os
 import signal
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from sniper_pipeline.commands.environment import api_environment
 from sniper_pipeline.commands.preflight import preflight_run
+from sniper_pipeline.commands.progress import RunProgress
 from sniper_pipeline.commands.summary import RunTotals, collect_summary, render_summary
+from sniper_pipeline.settings.paths import data_dir
 from sniper_pipeline.warehouse.run_lock import warehouse_run_lock
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # 130: the shell's code for a stop by SIGINT
@@ -23,25 +27,52 @@ STEP_TEXT = {
     "coin_scan_job": "fetch, transform, score",
     "report_and_health_job": "health check and reports/signals.html",
 }
+KEEP_LOGS = 100  # run logs kept under data/logs: a run every few minutes must not fill the disk
 
 
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def _new_log_file() -> Path:
+    folder = data_dir() / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in sorted(folder.glob("run-*.log"))[: -(KEEP_LOGS - 1)]:
+        old.unlink(missing_ok=True)
+    return folder / f"run-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
 
 
 @contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """Keep stdout for the summary alone (`--json` must parse): logs of Dagster and of the dbt
-    subprocess go to stderr, at the file-descriptor level."""
+def _run_output(verbose: bool) -> Iterator[tuple[RunProgress, Path | None]]:
+    """Stdout stays the summary's alone (`--json` must parse). Quiet (default): what Dagster, dbt
+    (a subprocess) and anything else write to fds 1 and 2 goes to a log file under the data dir,
+    and progress lines go to the original stderr. Verbose: all of it goes to stderr, as before.
+    Redirected at the file-descriptor level, so subprocesses and cached stream objects follow."""
     sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    log_file: Path | None = None
+    if verbose:
+        os.dup2(2, 1)
+        stream = sys.stderr
+    else:
+        log_file = _new_log_file()
+        log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        encoding = getattr(sys.__stderr__, "encoding", None) or "utf-8"
+        stream = os.fdopen(os.dup(saved_err), "w", encoding=encoding, errors="replace", buffering=1)
+    # `-v` interleaves Dagster's logs with ours: no live line then
+    progress = RunProgress(stream, live=not verbose and stream.isatty())
     try:
-        yield
+        yield progress, log_file
     finally:
+        progress.close()
         sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+        sys.stderr.flush()
+        os.dup2(saved_out, 1)
+        os.dup2(saved_err, 2)
+        os.close(saved_out)
+        os.close(saved_err)
+        if stream is not sys.stderr:
+            stream.close()
 
 
 @contextmanager
@@ -77,11 +108,19 @@ def _cancel(instance: Any, run_id: str) -> None:
             instance.event_log_storage.free_concurrency_slots_for_run(run_id)
 
 
-def run_command(*, live: bool, replay_dir: Path | None, as_json: bool, coins: list[str] | None) -> int:
+def run_command(
+    *, live: bool, replay_dir: Path | None, as_json: bool, coins: list[str] | None, verbose: bool = False
+) -> int:
     # Bad input (warehouse URL, recordings, coin names) is refused before anything starts, and a
     # second `sniper run` on the same warehouse is refused while this one holds the lock.
     checked = preflight_run(live=live, replay_dir=replay_dir, coins=coins)
-    with warehouse_run_lock(checked.warehouse), api_environment(live=live, replay_dir=replay_dir):
+    with (
+        warehouse_run_lock(checked.warehouse),
+        api_environment(live=live, replay_dir=replay_dir),
+        _run_output(verbose) as (progress, log_file),
+    ):
+        if log_file is not None:
+            progress.line(f"log: {log_file}")
         # Imported here: definitions read the environment set up above.
         from dagster import DagsterInstance
 
@@ -99,7 +138,7 @@ def run_command(*, live: bool, replay_dir: Path | None, as_json: bool, coins: li
         selected = [c for c in runtime.partition_keys if checked.coins is None or c in checked.coins]
 
         for dead in sweep_dead_runs(instance, exclude_pid=os.getpid()):
-            _progress(f"[recovery] {dead.describe()}")
+            progress.line(f"[recovery] {dead.describe()}")
         # (label, job, tags): snapshots, one scan run per contiguous range of coins, then the report.
         plan: list[tuple[str, str, dict[str, str]]] = [("snapshots", SNAPSHOTS_JOB, {})]
         for start, end in coin_ranges(runtime.partition_keys, selected):
@@ -107,24 +146,34 @@ def run_command(*, live: bool, replay_dir: Path | None, as_json: bool, coins: li
         plan.append(("report", FINALIZE_JOB, {}))
         stopped = "sniper run: stopped on request; no further runs started"
         try:
-            with _stdout_to_stderr(), _sigterm_as_sigint():
+            with _sigterm_as_sigint():
                 for label, job_name, tags in plan:
-                    _progress(f"[{label}] {STEP_TEXT.get(job_name, job_name)}")
+                    what = STEP_TEXT.get(job_name, job_name)
+                    if verbose:
+                        progress.line(f"[{label}] {what}")
+                    # The run id is chosen here so the progress display hears the run's events.
+                    run_id = str(uuid.uuid4())
+                    instance.add_event_listener(run_id, progress.on_event)
+                    progress.start_job(f"scan {label}" if job_name == COIN_SCAN_JOB else label, what)
                     result = definitions.resolve_job_def(job_name).execute_in_process(
-                        instance=instance, tags=tags, raise_on_error=False
+                        instance=instance, tags=tags, raise_on_error=False, run_id=run_id
                     )
-                    if _interrupted(result):
+                    interrupted = _interrupted(result)
+                    progress.finish_job(result.success, "stopped" if interrupted else None)
+                    if interrupted:
                         _cancel(instance, result.run_id)
-                        print(f"{stopped}; run {result.run_id[:8]} ({label}) canceled", file=sys.stderr)
+                        progress.line(f"{stopped}; run {result.run_id[:8]} ({label}) canceled")
                         return EXIT_INTERRUPTED
                     totals.add(result, label)
         except KeyboardInterrupt:  # between runs: nothing is in progress
-            print(stopped, file=sys.stderr)
+            progress.close()
+            progress.line(stopped)
             return EXIT_INTERRUPTED
 
-        summary: dict[str, Any] = collect_summary(runtime, totals)
-        if as_json:
-            print(json.dumps(summary, indent=2, default=str))
-        else:
-            print(render_summary(summary))
-        return EXIT_OK if summary["ok"] else EXIT_FAILED
+        summary: dict[str, Any] = collect_summary(runtime, totals, log_file)
+    # Printed once fds 1 and 2 are back (and the warehouse lock is released).
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print(render_summary(summary))
+    return EXIT_OK if summary["ok"] else EXIT_FAILED

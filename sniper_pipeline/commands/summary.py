@@ -1,13 +1,18 @@
-"""What `sniper run` tells the operator: per coin and layer, the source, bars and first/last bar."""
+"""What `sniper run` tells the operator: per coin and layer, the source, bars and first/last bar;
+then each failed run, failed check and warning in one line with its cause and remedy."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from dagster import AssetCheckSeverity
+from dagster import AssetCheckSeverity, DagsterEventType
+from dagster_shared.error import SerializableErrorInfo
 from sqlalchemy import func, inspect, select
 
+from sniper_pipeline.commands.remedies import ERROR, WARNING, Problem, explain_check, explain_run_failure
 from sniper_pipeline.ingest.layers import LAYER_TABLES
 from sniper_pipeline.runtime import Runtime
 from sniper_pipeline.settings.layers import LAYERS
@@ -16,38 +21,141 @@ from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.tables import alert_events
 
 
+def _plain(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Dagster metadata values (JsonMetadataValue, IntMetadataValue, ...) as plain values."""
+    return {key: getattr(value, "value", value) for key, value in metadata.items()}
+
+
+def _merge(into: dict[str, Any], more: Mapping[str, Any]) -> None:
+    """One check over several scan runs: its per-coin dicts and lists add up."""
+    for key, value in more.items():
+        old = into.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            into[key] = {**old, **value}
+        elif isinstance(old, list) and isinstance(value, list):
+            into[key] = old + value
+        else:
+            into[key] = value
+
+
+@dataclass
+class _FailedCheck:
+    asset: str
+    check: str
+    severity: str
+    descriptions: list[str]
+    metadata: dict[str, Any]
+
+    def explain(self) -> Problem:
+        return explain_check(
+            self.asset,
+            self.check,
+            severity=self.severity,
+            description="; ".join(self.descriptions) or None,
+            metadata=self.metadata,
+        )
+
+
+def _root_error(error: SerializableErrorInfo | None) -> SerializableErrorInfo | None:
+    """The innermost cause of a step failure; Dagster wraps the user's exception, and a client
+    error may wrap a library one: the innermost message that carries a remedy wins."""
+    chain = []
+    while error is not None:
+        chain.append(error)
+        error = error.cause
+    return next((e for e in reversed(chain) if ". Remedy: " in e.message), chain[-1] if chain else None)
+
+
+def _run_failures(result: Any, label: str) -> list[Problem]:
+    """Each failed step of a run, explained by its root error (or by the coins it held back)."""
+    events = result.all_events
+    # Why each coin was held back, from the failed ERROR checks of the raw tables (`fetched`
+    # carries the client's error): the structured form of what a step's `Failure` text repeats.
+    rejected: dict[str, str] = {}
+    for event in events:
+        evaluation = event.event_specific_data if event.event_type_value == "ASSET_CHECK_EVALUATION" else None
+        if evaluation is None or evaluation.passed or evaluation.severity != AssetCheckSeverity.ERROR:
+            continue
+        failed = _plain(evaluation.metadata).get("coins_failed")
+        asset, check = evaluation.asset_key.to_user_string(), evaluation.check_name
+        for coin, text in (failed if isinstance(failed, dict) else {}).items():
+            reason = f"fetch failed: {text}" if check == "fetched" else f"{check}: {text}"
+            rejected.setdefault(coin, f"{asset}: {reason}")
+    problems: list[Problem] = []
+    for event in events:
+        if not (event.is_step_failure and event.event_specific_data):
+            continue
+        data = event.event_specific_data
+        root = _root_error(data.error)
+        user = data.user_failure_data
+        blocked = _plain(user.metadata).get("blocked") if user is not None else None
+        message = root.message if root else (user.description if user and user.description else "failed")
+        if root is not None and root.cls_name == "Failure" and not blocked:
+            # e.g. "every fetch of this scan failed or was rejected: raw_funding BTC: ..."
+            blocked = {coin: reason for coin, reason in rejected.items() if coin in message} or None
+        problems += explain_run_failure(
+            label,
+            result.run_id,
+            event.step_key,
+            root.cls_name if root else None,
+            message,
+            blocked if isinstance(blocked, dict) else None,
+        )
+    if not problems:  # the run failed outside any step (e.g. a resource did not start)
+        failure = next((e for e in events if e.event_type == DagsterEventType.RUN_FAILURE), None)
+        root = _root_error(getattr(failure.event_specific_data, "error", None) if failure else None)
+        message = root.message if root else (failure.message if failure and failure.message else "failed")
+        problems += explain_run_failure(label, result.run_id, None, root.cls_name if root else None, message)
+    return problems
+
+
 @dataclass
 class RunTotals:
     """Totals over the Dagster runs of one `sniper run`."""
 
     runs: int = 0
-    failed_runs: list[str] = field(default_factory=list)
-    failed_checks: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    failed_runs: list[Problem] = field(default_factory=list)
+    # (asset, check) -> the check's failures over every run, merged: a check over coins
+    # split across several scan runs is one line
+    checks: dict[tuple[str, str], _FailedCheck] = field(default_factory=dict)
     rows_new: int = 0
     rows_updated: int = 0
 
     def add(self, result: Any, label: str = "snapshots") -> None:
         self.runs += 1
         if not result.success:
-            errors = [
-                f"{e.step_key}: {e.event_specific_data.error.message.strip().splitlines()[0]}"
-                for e in result.all_events
-                if e.is_step_failure and e.event_specific_data and e.event_specific_data.error
-            ]
-            self.failed_runs.append(f"{label} (run {result.run_id[:8]}): {'; '.join(errors) or 'failed'}")
+            self.failed_runs += _run_failures(result, label)
         for event in result.all_events:
             if event.event_type_value == "ASSET_CHECK_EVALUATION":
                 evaluation = event.event_specific_data
                 if not evaluation.passed:
-                    text = f"{label}: {evaluation.asset_key.to_user_string()} {evaluation.check_name}"
+                    asset = evaluation.asset_key.to_user_string()
                     # WARN checks (e.g. freshness) are reported; only ERROR checks fail the run.
                     is_warn = evaluation.severity == AssetCheckSeverity.WARN
-                    (self.warnings if is_warn else self.failed_checks).append(text)
+                    failed = self.checks.setdefault(
+                        (asset, evaluation.check_name),
+                        _FailedCheck(asset, evaluation.check_name, WARNING, [], {}),
+                    )
+                    if not is_warn:
+                        failed.severity = ERROR
+                    if evaluation.description:
+                        failed.descriptions.append(evaluation.description)
+                    _merge(failed.metadata, _plain(evaluation.metadata))
             if event.is_step_materialization:
                 meta = event.step_materialization_data.materialization.metadata
                 self.rows_new += int(getattr(meta.get("rows_new"), "value", 0) or 0)
                 self.rows_updated += int(getattr(meta.get("rows_updated"), "value", 0) or 0)
+
+    def check_problems(self) -> list[Problem]:
+        return [failed.explain() for failed in self.checks.values()]
+
+    @property
+    def failed_checks(self) -> list[Problem]:
+        return [p for p in self.check_problems() if p.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.check_problems() if p.severity == WARNING]
 
 
 def _layer_rows(runtime: Runtime) -> dict[str, dict[str, dict[str, Any]]]:
@@ -115,7 +223,7 @@ def _alerts(runtime: Runtime) -> dict[str, Any]:
     return {"alerts_by_coin_and_tier": by_tier, "latest_alerts": latest}
 
 
-def collect_summary(runtime: Runtime, totals: RunTotals) -> dict[str, Any]:
+def collect_summary(runtime: Runtime, totals: RunTotals, log_file: Path | None = None) -> dict[str, Any]:
     coins = {}
     rows = _layer_rows(runtime)
     for coin, plan in sorted(runtime.plans.items()):
@@ -129,15 +237,20 @@ def collect_summary(runtime: Runtime, totals: RunTotals) -> dict[str, Any]:
             "layers": layers,
             "missing_layers": plan.missing_layers,
         }
+    failed_checks, warnings = totals.failed_checks, totals.warnings
     return {
-        "ok": not totals.failed_runs and not totals.failed_checks,
+        "ok": not totals.failed_runs and not failed_checks,
         "profile": runtime.profile,
         "recordings": str(runtime.replay_dir) if runtime.replay_dir else None,
         "warehouse": runtime.warehouse.redacted(),
         "runs": totals.runs,
-        "failed_runs": totals.failed_runs,
-        "failed_checks": totals.failed_checks,
-        "check_warnings": totals.warnings,
+        # One line each: cause (coins, figures) and remedy; `problems` holds the same with
+        # structured fields (step, error class, message, endpoint, coins).
+        "failed_runs": [p.line for p in totals.failed_runs],
+        "failed_checks": [p.line for p in failed_checks],
+        "check_warnings": [p.line for p in warnings],
+        "problems": [p.as_dict() for p in (*totals.failed_runs, *failed_checks, *warnings)],
+        "log_file": str(log_file) if log_file else None,
         "rows_new": totals.rows_new,
         "rows_updated": totals.rows_updated,
         "coins": coins,

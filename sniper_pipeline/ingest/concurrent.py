@@ -4,6 +4,7 @@ one thread (DuckDB has one writer) and overlap the remaining requests."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import TypeVar
@@ -11,7 +12,14 @@ from typing import TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
-MAX_WORKERS = 8  # enough to keep a 300-1200 requests/minute plan busy; the limiter decides the pace
+MAX_WORKERS = 8
+REQUEST_SECONDS = 0.5  # a typical CoinGlass answer, for sizing the pool
+
+
+def workers_for_rate(requests: int, window_s: float) -> int:
+    """Threads enough to use the plan's rate when each request takes ~REQUEST_SECONDS: more
+    would only queue on the limiter and bunch requests at window edges (30 or 80 a minute: 1)."""
+    return max(1, min(MAX_WORKERS, math.ceil(requests / window_s * REQUEST_SECONDS)))
 
 
 def fetch_concurrently(

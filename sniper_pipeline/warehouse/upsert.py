@@ -30,7 +30,7 @@ class UpsertStats:
 
 
 def _clean(value: Any) -> Any:
-    if value is None or value is pd.NaT:
+    if value is None or value is pd.NaT or value is pd.NA:
         return None
     if isinstance(value, float) and math.isnan(value):
         return None

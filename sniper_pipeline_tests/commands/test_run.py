@@ -102,6 +102,7 @@ def test_shift_is_what_the_dates_test_expects() -> None:
 # Columns that say when or by which run a row was written: they differ between any two runs.
 VOLATILE = {
     "ingested_at",
+    "inputs_ingested_at",
     "decided_at",
     "run_id",
     "generated_at",
@@ -155,7 +156,8 @@ def test_a_killed_run_never_blocks_the_next(
     log = tmp_path / "killed.stderr"
     with log.open("w") as err:
         victim = subprocess.Popen(
-            [SNIPER, "run", "--replay-dir", str(folder)],
+            # -v: Dagster's events on stderr, to wait for dbt's step to start
+            [SNIPER, "run", "-v", "--replay-dir", str(folder)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=err,

@@ -3,13 +3,16 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['coin', 'interval', 'ts'],
+        on_schema_change='append_new_columns',
     )
 }}
 {#- Every coin in one build. The source each coin reads per layer comes from the
     coin_layer_sources table (written by the scan), so the SQL has no per-run vars and dbt's
-    partial parsing holds. Incremental runs rebuild each coin's bars from its last built bar
-    minus a lookback (late closes, coarser layers landing); a coin whose source choice changed
-    is rebuilt whole. Keyed (coin, interval, ts): a re-run replaces the same rows. -#}
+    partial parsing holds. An incremental run rebuilds, per coin, the bars from its oldest raw
+    row written since the coin's last build (minus a lookback margin) to the end: late closes,
+    a layer that lands days late, corrections. A coin nothing was written for is left alone; a
+    coin never built under its current sources is rebuilt whole. Keyed (coin, interval, ts):
+    a re-run replaces the same rows. -#}
 {%- set layers = [
     ('funding', 'funding', 'stg_coinglass__funding'),
     ('open_interest', 'open_interest', 'stg_coinglass__open_interest'),
@@ -17,6 +20,10 @@
     ('taker', 'taker', 'stg_coinglass__taker_volume'),
     ('prices', 'price', 'stg_coinglass__prices'),
 ] -%}
+{#- A mart built before inputs_ingested_at existed is rebuilt whole once (then incremental). -#}
+{%- set incremental = is_incremental() and 'inputs_ingested_at' in (
+    adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
+) -%}
 
 with
 
@@ -33,26 +40,6 @@ coin_sources as (
     group by coin
 ),
 
-build_from as (
-    {%- if is_incremental() %}
-    -- per coin, the last bar built under its current sources; null rebuilds the coin whole
-    select
-        cs.coin,
-        {{ add_seconds('max(t.ts)', '-' ~ var('fct_layer_bars_lookback_seconds')) }} as from_ts
-    from coin_sources cs
-    left join {{ this }} t
-        on t.coin = cs.coin
-        and t.interval = cs.grid_interval
-        and t.funding_source_key = cs.funding_source_key
-        and t.oi_source_key = cs.open_interest_source_key
-        and t.liq_source_key = cs.liquidations_source_key
-        and t.taker_source_key = cs.taker_source_key
-    group by cs.coin
-    {%- else %}
-    select coin, cast(null as timestamp) as from_ts from coin_sources
-    {%- endif %}
-),
-
 {% for cte, layer, model in layers %}
 {{ cte }} as (
     select l.*
@@ -67,6 +54,48 @@ build_from as (
 ),
 {% endfor %}
 
+-- Per coin: when its chosen raw rows were last written, and the oldest bar written since the
+-- coin's last build.
+written as (
+    {%- for cte, layer, model in layers %}
+    select coin, ts, ingested_at from {{ cte }}
+    {%- if not loop.last %} union all{% endif %}
+    {%- endfor %}
+),
+
+inputs as (
+    select coin, max(ingested_at) as inputs_ingested_at from written group by coin
+),
+
+build_from as (
+    {%- if incremental %}
+    select
+        cs.coin,
+        previous.built_through is null as rebuild_all,
+        {{ add_seconds('min(w.ts)', '-' ~ var('fct_layer_bars_lookback_seconds')) }} as from_ts
+    from coin_sources cs
+    left join (
+        -- the last build under the coin's current sources: what it had read
+        select t.coin, max(t.inputs_ingested_at) as built_through
+        from {{ this }} t
+        join coin_sources s
+            on t.coin = s.coin
+            and t.interval = s.grid_interval
+            and t.funding_source_key = s.funding_source_key
+            and t.oi_source_key = s.open_interest_source_key
+            and t.liq_source_key = s.liquidations_source_key
+            and t.taker_source_key = s.taker_source_key
+        group by t.coin
+    ) previous on previous.coin = cs.coin
+    left join written w
+        on w.coin = cs.coin and (previous.built_through is null or w.ingested_at > previous.built_through)
+    group by cs.coin, previous.built_through
+    having previous.built_through is null or count(w.ts) > 0
+    {%- else %}
+    select coin, true as rebuild_all, cast(null as timestamp) as from_ts from coin_sources
+    {%- endif %}
+),
+
 -- Each coin's bar grid: every bar of its grid-interval open interest and liquidation series,
 -- from where this build starts.
 grid as (
@@ -78,7 +107,7 @@ grid as (
     ) as bars
     join coin_sources cs on cs.coin = bars.coin and bars.interval = cs.grid_interval
     join build_from bf on bf.coin = bars.coin
-    where bf.from_ts is null or bars.ts >= bf.from_ts
+    where bf.rebuild_all or bars.ts >= bf.from_ts
     group by bars.coin, bars.ts
 ),
 
@@ -148,8 +177,11 @@ joined as (
             as taker_is_coarser,
         coalesce(tp.has_rows, false) and t.ts is null as taker_is_stale,
         -- price context
-        p.close_usd
+        p.close_usd,
+        -- when the raw rows this coin's bars were built from were last written
+        i.inputs_ingested_at
     from grid_bars g
+    join inputs i on i.coin = g.coin
     join coin_sources cs on cs.coin = g.coin
     left join funding_presence fp on fp.coin = g.coin
     left join open_interest_presence op on op.coin = g.coin

@@ -39,7 +39,9 @@ renamed as (
             else coalesce(settlement.settlement_hours, 8.0)
         end as settlement_hours,
         source.exchange is not null and settlement.settlement_hours is null as is_interval_assumed,
-        source.is_closed
+        source.is_closed,
+        -- when the row was last written: fct_layer_bars rebuilds from the oldest changed bar
+        source.ingested_at
     from source
     left join settlement
         on settlement.coin = source.coin

@@ -15,7 +15,8 @@ renamed as (
         long_liquidation_usd as liq_long_usd,
         short_liquidation_usd as liq_short_usd,
         long_liquidation_usd + short_liquidation_usd as liq_total_usd,
-        is_closed
+        is_closed,
+        ingested_at  -- last written: what fct_layer_bars rebuilds from
     from source
 )
 

@@ -17,12 +17,13 @@ renamed as (
         -- the unit is in the partition too: a coin figure is never compared with a USD one
         lag(close) over (partition by coin, source_key, interval, unit order by ts) as prev_oi,
         lag(ts) over (partition by coin, source_key, interval, unit order by ts) as prev_ts,
-        is_closed
+        is_closed,
+        ingested_at  -- last written: what fct_layer_bars rebuilds from
     from source
 )
 
 select
-    coin, source_key, interval, ts, oi, oi_unit, is_closed,
+    coin, source_key, interval, ts, oi, oi_unit, is_closed, ingested_at,
     -- rate of change against the previous bar only: a gap gives null, never a multi-bar change;
     -- a ratio of two values in one unit, so unit-free (no conversion to USD needed)
     case

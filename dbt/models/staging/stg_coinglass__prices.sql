@@ -14,7 +14,8 @@ renamed as (
         -- numerics (USD)
         close_usd,
         volume_usd,
-        is_closed
+        is_closed,
+        ingested_at  -- last written: what fct_layer_bars rebuilds from
     from source
 )
 

@@ -16,7 +16,8 @@ renamed as (
         buy_volume as taker_buy_volume,
         sell_volume as taker_sell_volume,
         value_unit as taker_value_unit,
-        is_closed
+        is_closed,
+        ingested_at  -- last written: what fct_layer_bars rebuilds from
     from source
 )
 

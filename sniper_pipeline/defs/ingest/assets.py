@@ -20,7 +20,7 @@ from sniper_pipeline.defs.ops.resources import AlertDeliveryResource
 from sniper_pipeline.defs.quality.raw_checks import ScanChecks, raw_check_specs
 from sniper_pipeline.ingest import snapshots
 from sniper_pipeline.ingest.coin_sources import coin_source_rows, store_coin_sources
-from sniper_pipeline.ingest.concurrent import fetch_concurrently
+from sniper_pipeline.ingest.concurrent import fetch_concurrently, workers_for_rate
 from sniper_pipeline.ingest.layers import (
     LAYER_TABLES,
     LayerFetch,
@@ -46,8 +46,10 @@ def _pool(runtime: Runtime) -> str | None:
     return "duckdb" if runtime.uses_duckdb else None
 
 
-def _error_text(error: BaseException) -> str:
-    return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+def _error_text(error: BaseException, limit: int = 600) -> str:
+    """The error on one line: class, message (endpoint, params and remedy included), capped."""
+    text = f"{type(error).__name__}: {' '.join(str(error).split())}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _new_bar_due(last_closed: pd.Timestamp | None, interval: str, now: datetime) -> bool:
@@ -124,7 +126,8 @@ def _raw_layers_asset(runtime: Runtime) -> dg.AssetsDefinition:
             )
 
         fetched: dict[str, dict[str, LayerFetch]] = {name: {} for name in checks}
-        for (coin, source), answer, error in fetch_concurrently(tasks, fetch):
+        workers = workers_for_rate(coinglass.requests_per_minute, coinglass.rate_window_s)
+        for (coin, source), answer, error in fetch_concurrently(tasks, fetch, workers=workers):
             name = LAYER_ASSETS[source.layer]
             if error is not None or answer is None:
                 checks[name].fetch_errors[coin] = _error_text(error or RuntimeError("no result"))
@@ -175,7 +178,12 @@ def _raw_layers_asset(runtime: Runtime) -> dg.AssetsDefinition:
             for coin, reason in reasons.items():
                 message = f"{coin}: {name} not written: {reason}"
                 context.log.error(message)
-                alert_delivery.ops_alert(f"data quality: {name} {coin}", f"run {context.run_id}\n{message}")
+                if coin not in checks[name].fetch_errors:
+                    # Bad data gets its own ops alert now; a failed fetch fails the run, and the
+                    # run-failure sensor reports it (one alert, not two).
+                    alert_delivery.ops_alert(
+                        f"data quality: {name} {coin}", f"run {context.run_id}\n{message}"
+                    )
         for check in checks.values():
             yield from check.results()
         for (name, coin), metadata in per_coin.items():

@@ -44,9 +44,12 @@ def process_alive(pid: int) -> bool:
 
 
 def last_event_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
-    records = instance.get_records_for_run(run_id, ascending=False, limit=1).records
-    event = records[0].event_log_entry.dagster_event if records else None
-    return event.pid if event is not None else None
+    """The process that wrote the run's latest Dagster event (plain log lines carry no pid)."""
+    for record in instance.get_records_for_run(run_id, ascending=False, limit=50).records:
+        event = record.event_log_entry.dagster_event
+        if event is not None and event.pid is not None:
+            return int(event.pid)
+    return None
 
 
 def sweep_dead_runs(instance: dg.DagsterInstance, *, exclude_pid: int | None = None) -> list[SweptRun]:
