@@ -230,10 +230,10 @@ def build_signal_assets(runtime: Runtime) -> list[dg.AssetsDefinition]:
         report = alert_delivery.deliver_due(engine, now)
         if report.errors:
             context.log.warning(f"delivery errors (will retry): {report.errors[:5]}")
-        total = {
-            key: sum(c.as_metadata()[key] for c in counts)
-            for key in (counts[0].as_metadata() if counts else {})
-        }
+        total: dict[str, int] = {}  # each coin's counts name only what it had
+        for coin_counts in counts:
+            for key, value in coin_counts.as_metadata().items():
+                total[key] = total.get(key, 0) + int(value)
         if blocked:
             # The other coins were scored and their alerts sent; the run still ends failed, so
             # the run list, the ops channel and `sniper run` show what was held back and why.
