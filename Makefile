@@ -24,8 +24,9 @@ dbt-parse: $(STAMP)
 run: install
 	$(BIN)/sniper run
 
+# Two workers (the machine's cores); a test file stays on one worker, so its module fixtures run once.
 test: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 ui: install
 	$(BIN)/sniper serve

@@ -115,3 +115,9 @@ def replay_process_env(
 
 # For processes that load the definitions but must not reach a server: nothing listens on port 9.
 UNUSED_SERVER = "http://127.0.0.1:9"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """End-to-end (`slow`) tests first: with `-n 2 --dist loadfile` their files start early on
+    both workers and the many short files fill the gaps, instead of two long files ending the run."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -96,6 +96,10 @@ sys.exit(supervise([sys.executable, "-c", sys.argv[1]], grace_s=float(sys.argv[2
 """
 
 
+def _readies(lines: list[list[str]]) -> int:
+    return sum(" ".join(line).count("ready") for line in lines)
+
+
 def test_supervise_stops_the_whole_session_on_sigint() -> None:
     grace = 1.0
     supervisor = subprocess.Popen(
@@ -108,9 +112,14 @@ def test_supervise_stops_the_whole_session_on_sigint() -> None:
     sessions: set[int] = set()
     try:
         assert supervisor.stdout is not None
-        lines = [supervisor.stdout.readline().split() for _ in range(3)]
+        # The grandchildren print at the same moment: their lines may interleave on the pipe.
+        lines: list[list[str]] = []
+        while not (any(line[:1] == ["tree"] for line in lines) and _readies(lines) >= 2):
+            line = supervisor.stdout.readline()
+            assert line, f"the tree ended early: {lines}"
+            lines.append(line.split())
         [tree] = [line for line in lines if line[:1] == ["tree"]]
-        assert sum(line == ["ready"] for line in lines) == 2, lines
+        assert _readies(lines) == 2, lines
         child, *grandchildren = (int(p) for p in tree[1:])
         pids |= {child, *grandchildren}
         sessions.add(child)

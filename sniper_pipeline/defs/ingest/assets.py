@@ -53,8 +53,12 @@ def _error_text(error: BaseException, limit: int = 600) -> str:
 
 
 def _new_bar_due(last_closed: pd.Timestamp | None, interval: str, now: datetime) -> bool:
-    """A bar has closed since the stored one (or nothing is stored): this fetch brings rows."""
-    return last_closed is None or last_closed + 2 * interval_delta(interval) <= pd.Timestamp(now)
+    """Nothing is stored, or the next bar has just closed: this fetch will bring rows to
+    validate. A series many bars behind has stopped updating (stale), which brings none."""
+    if last_closed is None:
+        return True
+    behind = pd.Timestamp(now) - last_closed
+    return 2 * interval_delta(interval) <= behind <= 4 * interval_delta(interval)
 
 
 def _has_new_bar(fetched: LayerFetch, last_closed: pd.Timestamp | None) -> bool:
