@@ -47,9 +47,11 @@ class Confluence:
 
 def confluence_tier(levels: NDArray[np.int8], params: ConfluenceParams) -> Confluence:
     """Tier per bar from a (bars, layers) array of levels, columns in `LAYERS` order."""
-    triggered = (levels >= WATCH).sum(axis=1, dtype=np.int8)
-    action = (levels >= ACTION).sum(axis=1, dtype=np.int8)
-    extreme = (levels >= EXTREME).sum(axis=1, dtype=np.int8)
+    # Counted over a (layers, bars) copy: sums along the short axis are ~20x slower.
+    by_layer = np.ascontiguousarray(levels.T)
+    triggered = (by_layer >= WATCH).sum(axis=0, dtype=np.int8)
+    action = (by_layer >= ACTION).sum(axis=0, dtype=np.int8)
+    extreme = (by_layer >= EXTREME).sum(axis=0, dtype=np.int8)
     is_action = (triggered >= params.action_min_layers) & (action >= params.action_min_action_layers)
     if params.extreme_override_layers is not None:
         is_action |= extreme >= params.extreme_override_layers
@@ -73,9 +75,10 @@ def liquidation_side(
     Gated by the liq layer's own level unless `polarity_requires_liq_level` is off.
     """
     t = params.polarity_threshold
-    side = np.where(polarity >= t, SIDE_DOWN, np.where(polarity <= -t, SIDE_UP, SIDE_NONE)).astype(np.int8)
+    # SIDE_UP = 1 and SIDE_DOWN = -1; with t > 0 at most one flag is set (NaN sets none).
+    side = (polarity <= -t).view(np.int8) - (polarity >= t).view(np.int8)
     if params.polarity_requires_liq_level:
-        side[liq_level < WATCH] = SIDE_NONE
+        side *= (liq_level >= WATCH).view(np.int8)
     return side
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from .episodes import EVENT_ANTI_FLIP, EpisodeRun, iso_utc
+from .episodes import EpisodeRun
 from .levels import LEVEL_NAMES, SIDE_BY_CODE, SIDE_UP
 from .metrics import FUNDING, LIQ_TOTAL, OI_ROC, TAKER_HIGH, TAKER_LOW, float_column
 from .scoring import LayerScores
@@ -63,9 +63,11 @@ EVENT_DTYPES: dict[str, str] = {
 }
 
 
-def _threshold_reached(in_force: NDArray[np.float64], level: NDArray[np.int8]) -> NDArray[np.float64]:
-    """The threshold in force for each row's level (NaN at level 0)."""
-    picked = np.take_along_axis(in_force, np.maximum(level.astype(np.intp), 1)[:, None] - 1, axis=1)[:, 0]
+def _threshold_reached(
+    in_force: NDArray[np.float64], index: NDArray[np.intp], level: NDArray[np.int8]
+) -> NDArray[np.float64]:
+    """The threshold in force at bars `index` for their level (NaN at level 0)."""
+    picked = in_force[index, np.maximum(level, 1) - 1]
     return np.where(level > 0, picked, np.nan)
 
 
@@ -86,11 +88,6 @@ def events_frame(
     if not len(run.event):
         return empty_events()
     index = run.event_index
-    # coin|episode_id|event|tier, plus the bar time for anti-flip records (see dedup_key),
-    # built with object-array concatenation rather than a Python call per event.
-    keys = f"{coin}|" + run.episode_id + "|" + run.event + "|" + run.tier
-    flips = np.flatnonzero(run.event == EVENT_ANTI_FLIP)
-    keys[flips] = keys[flips] + "|" + iso_utc(ts.asi8[index[flips]])
     data: dict[str, Any] = {
         "coin": coin,
         "interval": interval,
@@ -99,7 +96,7 @@ def events_frame(
         "tier": run.tier,
         "direction": run.direction,
         "ts": ts[index],
-        "dedup_key": keys,
+        "dedup_key": run.dedup_key,
         "attempted_direction": run.attempted_direction,
         "layers_triggered": layers_triggered[index],
     }
@@ -108,7 +105,7 @@ def events_frame(
         level = scores.levels[layer][index]
         value_col, threshold_col = SNAPSHOT_COLUMNS[layer]
         data[value_col] = float_column(frame, value_col)[index]
-        data[threshold_col] = _threshold_reached(scores.in_force[spec.metric][index], level)
+        data[threshold_col] = _threshold_reached(scores.in_force[spec.metric], index, level)
         data[f"{layer}_level"] = level
         if layer == "liq":
             data["liq_polarity"] = float_column(frame, "liq_polarity")[index]
@@ -116,8 +113,8 @@ def events_frame(
     data["taker_ratio"] = scores.values[TAKER_HIGH.metric][index]
     data["taker_threshold"] = np.where(
         taker_up,
-        _threshold_reached(scores.in_force[TAKER_HIGH.metric][index], level),
-        _threshold_reached(scores.in_force[TAKER_LOW.metric][index], level),
+        _threshold_reached(scores.in_force[TAKER_HIGH.metric], index, level),
+        _threshold_reached(scores.in_force[TAKER_LOW.metric], index, level),
     )
     data["taker_level"] = level
     data["taker_side"] = SIDE_BY_CODE[scores.taker_side[index] + 1]

@@ -2,7 +2,7 @@
 
 closed bars -> rolling thresholds, tightening, levels (scoring.py) -> tier and direction
 (confluence.py) -> episodes (episodes.py) -> signals and events frames. Everything is
-vectorised except the episode machine, which visits only the bars with a tier.
+vectorised (numpy), without a Python loop per bar.
 """
 
 from __future__ import annotations
@@ -90,17 +90,21 @@ def _single(frame: pd.DataFrame, column: str) -> str:
     if column not in frame.columns:
         raise ValueError(f"bars have no {column!r} column")
     values = frame[column].to_numpy(dtype=object)
-    if not (values == values[0]).all():
+    first = values[0]
+    # list.count compares by identity first: ~3x faster than an object-array `==` when the
+    # column holds one repeated object; `first == first` keeps NaN unequal to itself.
+    if not (first == first and values.tolist().count(first) == len(values)):
         raise ValueError(f"run_engine scores one {column} at a time, got {list(pd.unique(values))[:5]}")
     return str(values[0])
 
 
-def _flag_column(frame: pd.DataFrame, name: str) -> pd.arrays.BooleanArray:
-    """A stale/coarser flag as nullable boolean; unknown (NA) when the input lacks it."""
+def _flag_column(frame: pd.DataFrame, name: str, rows: slice) -> pd.arrays.BooleanArray:
+    """A stale/coarser flag of the rows as nullable boolean; unknown (NA) when the input
+    lacks it."""
     if name not in frame.columns:
-        n = len(frame)
+        n = len(range(len(frame))[rows])
         return pd.arrays.BooleanArray(np.zeros(n, dtype=bool), np.ones(n, dtype=bool))
-    return pd.array(frame[name], dtype="boolean")
+    return pd.array(frame[name], dtype="boolean")[rows]
 
 
 def _signals_frame(
@@ -137,7 +141,7 @@ def _signals_frame(
     data["direction"] = DIRECTION_BY_CODE[directions[rows] + 1]
     data["episode_id"] = run.episode_ids[rows]
     for name in FLAG_COLUMNS:
-        data[name] = _flag_column(frame, name)[rows]
+        data[name] = _flag_column(frame, name, rows)
     # The other arrays are the engine's own, fresh for this call: no second copy (3x faster).
     return pd.DataFrame(data, copy=False)
 
@@ -190,7 +194,8 @@ def run_engine(
     interval = _single(frame, "interval")
     ts = pd.DatetimeIndex(frame["ts"]).tz_convert("UTC")
     scores = score_layers(frame, interval, params)
-    conf = confluence_tier(np.column_stack([scores.levels[layer] for layer in LAYERS]), params.confluence)
+    # (bars, layers) as the transpose of a (layers, bars) stack: what confluence_tier counts over.
+    conf = confluence_tier(np.stack([scores.levels[layer] for layer in LAYERS]).T, params.confluence)
     liq_side = liquidation_side(scores.levels["liq"], float_column(frame, "liq_polarity"), params.direction)
     directions = direction(scores.taker_side, liq_side)
     run = run_episodes(coin, ts, conf.tier, directions, liq_side, params.episodes, state)

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from .levels import combine_bands, high_band_level, low_band_level
 from .metrics import FUNDING, LIQ_TOTAL, OI_ROC, TAKER_HIGH, TAKER_LOW, ThresholdSpec, metric_values
 from .params import EngineParams
-from .thresholds import rolling_percentiles
+from .thresholds import rolling_percentile_rows
 from .tightening import tighten_lower, tighten_upper, tightening_factor, trigger_flags
 
 FloatArray = NDArray[np.float64]
@@ -37,16 +37,24 @@ def score_layers(frame: pd.DataFrame, interval: str, params: EngineParams) -> La
     values = {spec.metric: metric_values(frame, spec) for spec in (FUNDING, OI_ROC, LIQ_TOTAL, TAKER_HIGH)}
     values[TAKER_LOW.metric] = values[TAKER_HIGH.metric]
 
-    lookback, min_valid = tp.lookback_bars, tp.min_history_bars
-    in_force: dict[str, FloatArray] = {}
-    for spec in (FUNDING, OI_ROC, LIQ_TOTAL):
-        in_force[spec.metric] = rolling_percentiles(
-            values[spec.metric], lookback, spec.percentiles(tp), min_valid
-        )[:n]
-    # Both taker bands come from the same windows.
-    both_bands = tp.high_percentiles + tp.low_percentiles
-    taker = rolling_percentiles(values[TAKER_HIGH.metric], lookback, both_bands, min_valid)[:n]
-    in_force[TAKER_HIGH.metric], in_force[TAKER_LOW.metric] = taker[:, :3], taker[:, 3:]
+    # One call for every metric (both taker bands from one series); the rows are
+    # (percentiles, n + 1) arrays and in_force holds their (bars, 3) transposed views.
+    funding, oi_roc, liq, taker = rolling_percentile_rows(
+        [values[spec.metric] for spec in (FUNDING, OI_ROC, LIQ_TOTAL, TAKER_HIGH)],
+        tp.lookback_bars,
+        [
+            *(spec.percentiles(tp) for spec in (FUNDING, OI_ROC, LIQ_TOTAL)),
+            tp.high_percentiles + tp.low_percentiles,
+        ],
+        tp.min_history_bars,
+    )
+    in_force = {
+        FUNDING.metric: funding[:, :n].T,
+        OI_ROC.metric: oi_roc[:, :n].T,
+        LIQ_TOTAL.metric: liq[:, :n].T,
+        TAKER_HIGH.metric: taker[:3, :n].T,
+        TAKER_LOW.metric: taker[3:, :n].T,
+    }
 
     # The liquidation trigger uses the untightened liq thresholds (liq is never tightened).
     tt = params.tightening

@@ -1,33 +1,68 @@
-"""Rolling point-in-time percentiles over sorted sliding windows.
+"""Rolling point-in-time percentiles: exact order statistics of sliding windows.
 
 For bar t the window is the `lookback` bars before t (t excluded). Results match
 `np.nanpercentile(window, q)` (numpy's default "linear" method) bit for bit: the same
 virtual index `(n - 1) * q / 100` and the same two-sided interpolation as numpy's `_lerp`.
+NaN (and +-inf, treated as missing) never count.
 
-Speed: every value is replaced by its rank in the whole series (int32: row sorts of int32
-are about 2.5x faster than of float64), the needed order statistics of each window are
-found among ranks and mapped back to values. NaN (and +-inf, treated as missing) never
-count. Percentiles such as p85..p99 and p1..p15 only reach into the ends of a window, so
-only the ends are selected (`_rolling_ends`: a row sort of ~31-47 values instead of 100);
-percentiles near the median fall back to sorting whole windows.
+How, in numpy without a loop per window (the engine asks for ~44k windows per coin):
+- A percentile from 50 up only needs the top of a window (p85 of 100 values: the 16 largest),
+  one below 50 the bottom, i.e. the top of the negated values (a "side"). Missing values
+  become -inf, below everything, so the (j+1)-th largest of a window is its (j+1)-th largest
+  valid value as long as j is below its count of valid values.
+- Windows are grouped (`_quad_tops`): the windows of a group share a core, whose largest
+  values are sorted once and refined level by level down to groups of 4 windows (row sorts
+  of `depth` + a few values), never a sort of a whole window. Values are sorted as int64 keys
+  of the same order (`_order_keys`): numpy sorts short int64 rows about twice as fast as
+  float64 ones.
+- A group of 4 is 2 pairs of windows: each pair shares the quad core plus 2 values, each
+  window is its pair's core plus 1 value, and the (j+1)-th largest of a sorted list plus one
+  value x is clip(x, list[j], list[j-1]). So full windows (the usual case) take a few
+  vectorised min/max (`_full_windows`). Windows with fewer valid values (series start,
+  missing data) read other ranks: each is sorted from its quad core and its 3 own values
+  (`_sorted_windows`).
+- One series and side at a time: the working arrays (~1 MB) stay in the CPU cache, and
+  freed memory is reused rather than handed back to the OS and faulted in again.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
+KeyArray = NDArray[np.int64]
 ArrayLikeFloat = NDArray[np.floating] | Sequence[float]
+
+_LOW_BITS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
+# Group sizes of the window tree, largest first, down to quads (measured fastest for
+# lookback 100 and depth 16); a size is used only when its core holds `depth` values.
+_LEVELS = (64, 16, 4)
+_QUAD = 4
+_MISSING_KEY = np.int64(-0x7FF0_0000_0000_0001)  # the key of -inf: below every value
+
+
+def _order_keys(x: FloatArray) -> KeyArray:
+    """int64 keys ordered like the floats (IEEE bits, negatives' magnitude bits flipped).
+    NaN-free input (missing values are -inf here); exactly inverted by `_key_values`."""
+    bits = x.view(np.int64)
+    return bits ^ ((bits >> 63) & _LOW_BITS)
+
+
+def _key_values(keys: KeyArray) -> FloatArray:
+    """The floats of `_order_keys` keys."""
+    return (keys ^ ((keys >> 63) & _LOW_BITS)).view(np.float64)
 
 
 def _interpolation_points(
-    counts: NDArray[np.int64], percentiles: Sequence[float]
+    counts: NDArray[np.int64], percentiles: Sequence[float] | FloatArray
 ) -> tuple[IntArray, IntArray, FloatArray]:
     """Lower and upper order-statistic indexes and the weight, shape (rows, percentiles),
     as numpy computes them. Rows with no valid value get index 0 (the caller masks them)."""
@@ -46,58 +81,297 @@ def _interpolation_points(
     return lower_i, upper_i, gamma
 
 
-def _per_row(table: NDArray[Any], counts: NDArray[np.int64], full: int) -> NDArray[Any]:
-    """table[counts] by rows; most windows are full, so copy that row and patch the rest."""
-    out = np.repeat(table[full][None, :], counts.shape[0], axis=0)
-    partial = np.flatnonzero(counts != full)
-    out[partial] = table[counts[partial]]
-    return out
-
-
 def _lerp(a: FloatArray, b: FloatArray, t: FloatArray) -> FloatArray:
     """numpy's `_lerp`: interpolate from the nearer end, so t=1 gives exactly b."""
     diff = b - a
+    if (t < 0.5).all():  # one branch everywhere (the usual case): no select, in place
+        diff *= t
+        diff += a
+        return diff
+    if (t >= 0.5).all():  # b - diff * (1 - t): t - 1 = -(1 - t) exactly for t in [0.5, 1]
+        diff *= t - 1
+        diff += b
+        return diff
     return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
 
 
-def _rolling_ends(
-    keys: NDArray[np.int32], valid_counts: NDArray[np.int64], lookback: int, k_low: int, k_high: int
-) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
-    """Sorted candidates holding the k_low smallest and the k_high largest valid keys of
-    every window keys[t-lookback:t], t = 0..n, and the number of valid candidates per row.
+def _strided(base: NDArray[Any], offset: int, shape: tuple[int, ...], steps: tuple[int, ...]) -> NDArray[Any]:
+    """A view of C-contiguous `base` from flat element `offset` with the given element steps:
+    a sliding window without `sliding_window_view`'s overhead (numpy checks the bounds)."""
+    item = base.itemsize
+    return np.ndarray(shape, base.dtype, base, offset * item, [step * item for step in steps])
 
-    Keys are ranks; invalid positions hold n, above every rank. Windows come in batches of
-    b consecutive ones: the windows of a batch share a core of lookback - b + 1 positions,
-    and each adds b - 1 positions of its own (a sliding window over 2(b - 1) positions).
-    A window's k smallest and k largest are among the core's and those extras, so a row sort
-    of k_low + k_high + b - 1 candidates replaces a sort of `lookback` values.
-    Requires 1 <= k_low + k_high <= lookback / 2.
+
+@dataclass(frozen=True)
+class _FullPlan:
+    """The ranks full windows (count = lookback) read, as row indexes of `_full_windows`'
+    arrays: the quad cores' values by rank (only the ranks used, after two +inf rows), the
+    pair cores' values by rank (row rank + 1, row 0 +inf)."""
+
+    quad_ranks: IntArray  # ascending
+    pair_ranks: IntArray  # ascending, from 0
+    pair_from: tuple[IntArray, IntArray, IntArray]  # quad rows of ranks k, k - 1, k - 2 per pair rank k
+    lower: tuple[IntArray, IntArray]  # per column: pair rows of its lower rank and the rank above
+    upper: tuple[IntArray, IntArray]
+    gamma: FloatArray  # (columns, 1)
+
+    @classmethod
+    def of(cls, lower: list[int], upper: list[int], gamma: FloatArray) -> _FullPlan:
+        pair_ranks = sorted({k for j in (*lower, *upper) for k in (j, j - 1) if k >= 0})
+        quad_ranks = sorted({k - d for k in pair_ranks for d in (0, 1, 2) if k - d >= 0})
+        quad_row = {k: i + 2 for i, k in enumerate(quad_ranks)} | {-2: 0, -1: 1}
+        pair_row = {k: i + 1 for i, k in enumerate(pair_ranks)} | {-1: 0}
+
+        def rows(ranks: list[int], table: dict[int, int], shift: int) -> IntArray:
+            return np.array([table[k - shift] for k in ranks])
+
+        return cls(
+            np.array(quad_ranks),
+            np.array(pair_ranks),
+            (rows(pair_ranks, quad_row, 0), rows(pair_ranks, quad_row, 1), rows(pair_ranks, quad_row, 2)),
+            (rows(lower, pair_row, 0), rows(lower, pair_row, 1)),
+            (rows(upper, pair_row, 0), rows(upper, pair_row, 1)),
+            gamma[:, None],
+        )
+
+
+@dataclass(frozen=True, eq=False)  # compared by identity: `_sides` caches them
+class _Side:
+    """The percentiles of a series read from one end of its windows: from the top (p >= 50)
+    or from the top of the negated values. Per count c of valid values in a window (row c):
+    interpolate with weight `gamma` between its (rank_lower+1)-th and (rank_upper+1)-th
+    largest value."""
+
+    columns: slice | list[int]  # which of the series' percentiles (a slice when contiguous)
+    from_top: bool
+    rank_lower: IntArray  # (lookback + 1, number of columns)
+    rank_upper: IntArray
+    gamma: FloatArray
+    depth: int  # largest values any scored window reads
+    full: _FullPlan
+
+
+@functools.lru_cache(maxsize=32)
+def _sides(percentiles: tuple[float, ...], lookback: int, min_count: int) -> tuple[_Side, ...]:
+    """The sides in use for these percentiles (cached: the same for every coin)."""
+    lower, upper, gamma = _interpolation_points(np.arange(lookback + 1, dtype=np.int64), percentiles)
+    size = np.arange(lookback + 1)[:, None]
+    sides = []
+    for from_top in (True, False):
+        columns = [i for i, p in enumerate(percentiles) if (p >= 50) == from_top]
+        if not columns:
+            continue
+        lo, up = lower[:, columns], upper[:, columns]
+        rank_lower, rank_upper = (size - 1 - lo, size - 1 - up) if from_top else (lo, up)
+        depth = int(max(rank_lower[min_count:].max(), rank_upper[min_count:].max())) + 1
+        contiguous = columns == list(range(columns[0], columns[-1] + 1))
+        full_lower, full_upper = rank_lower[lookback].tolist(), rank_upper[lookback].tolist()
+        full = _FullPlan.of(full_lower, full_upper, gamma[lookback, columns])
+        sides.append(
+            _Side(
+                slice(columns[0], columns[-1] + 1) if contiguous else columns,
+                from_top,
+                rank_lower,
+                rank_upper,
+                gamma[:, columns],
+                depth,
+                full,
+            )
+        )
+    return tuple(sides)
+
+
+def _levels(lookback: int, depth: int) -> list[int] | None:
+    """Group sizes of the window tree (always ending with quads), or None when it does not
+    pay off: near the median the top is most of a window, tiny windows have nothing to share."""
+    levels = [b for b in _LEVELS if lookback - b + 1 >= depth]
+    if 4 * depth > lookback or not levels:
+        return None
+    return levels
+
+
+def _largest(rows: KeyArray, depth: int) -> KeyArray:
+    """The `depth` largest keys of each sorted row (-inf keys below when a row is shorter)."""
+    width = rows.shape[-1]
+    if width >= depth:
+        return rows[..., width - depth :]
+    fill = np.full((*rows.shape[:-1], depth - width), _MISSING_KEY)
+    return np.concatenate([fill, rows], axis=-1)
+
+
+def _quad_tops(keys: KeyArray, lookback: int, levels: list[int], depth: int, windows: int) -> KeyArray:
+    """The `depth` largest keys (ascending) shared by windows 4g..4g+3: shape (groups, depth).
+
+    Window t is keys[t : t + lookback]. A group of b windows starting at t0 shares the core
+    t0+b-1 .. t0+lookback-1. Its sub-group of b' windows starting at t0 + i*b' adds b - b'
+    positions: the core's left neighbours from t0+b'-1+i*b' and its right ones up to
+    t0+lookback+i*b', i.e. a window with stride b' over the b - b' positions left of the core
+    and the b - b' right of it. The sub-core's largest keys are among the core's and those,
+    so each level sorts rows of depth + b - b' keys.
     """
-    n = keys.shape[0]
-    k = k_low + k_high
-    b = max(2, min(k, 16))  # 16: the fastest measured for k = 16 and k = 32 at lookback 100
-    batches = -(-(n + 1) // b)
-    pad = np.int32(n)
-    padded = np.concatenate([np.full(lookback, pad, np.int32), keys, np.full(b + 1, pad, np.int32)])
-    # Batch j holds windows t = j*b + r (r < b); padded position p is series position p - lookback.
-    cores = np.sort(sliding_window_view(padded, lookback - b + 1)[b - 1 :: b][:batches], axis=1)
-    core_valid = (cores < pad).sum(axis=1)
-    # The core's k_low smallest and k_high largest valid keys. A core with fewer than k valid
-    # keys gives its first k entries (all its valid keys, then fillers): none taken twice.
-    ends = np.concatenate([np.arange(k_low), np.arange(k_high) - k_high])
-    pick = ends[None, :] + np.where(np.arange(k) < k_low, 0, core_valid[:, None])
-    pick = np.where(core_valid[:, None] >= k, pick, np.arange(k)[None, :])
-    core_ends = np.take_along_axis(cores, pick, axis=1)
-    halves = sliding_window_view(padded, b - 1)
-    extras_source = np.concatenate([halves[::b][:batches], halves[lookback::b][:batches]], axis=1)
-    extras = sliding_window_view(extras_source, b - 1, axis=1)  # (batches, b, b - 1)
-    candidates = np.concatenate([np.broadcast_to(core_ends[:, None, :], (batches, b, k)), extras], axis=2)
-    candidates = candidates.reshape(batches * b, k + b - 1)[: n + 1]
-    candidates.sort(axis=1)  # in place: np.sort would copy first
-    core_valid_per_row = np.repeat(core_valid, b)[: n + 1]
-    # Valid candidates: the core's kept valid keys plus the window's valid extras.
-    kept = np.minimum(core_valid_per_row, k) + valid_counts - core_valid_per_row
-    return candidates, kept
+    first = levels[0]
+    groups = -(-windows // first)
+    core = _strided(keys, first - 1, (groups, lookback - first + 1), (first, 1))
+    tops = _largest(np.sort(core, axis=1), depth)
+    for size, sub in itertools.pairwise(levels):
+        added, fan = size - sub, size // sub
+        around = np.concatenate(
+            [
+                _strided(keys, sub - 1, (groups, added), (size, 1)),
+                _strided(keys, lookback, (groups, added), (size, 1)),
+            ],
+            axis=1,
+        )
+        # Rows of 17..31 keys are padded to 32 (-inf): numpy sorts those faster.
+        width = max(depth + added, 32 if depth + added < 32 else 0)
+        merged = np.empty((groups, fan, width), dtype=np.int64)
+        merged[:, :, : width - depth - added] = _MISSING_KEY
+        merged[:, :, width - depth - added : width - added] = tops[:, None, :]
+        merged[:, :, width - added :] = _strided(around, 0, (groups, fan, added), (2 * added, sub, 1))
+        merged.sort(axis=2)  # in place: np.sort would copy first
+        groups *= fan
+        tops = merged[:, :, width - depth :].reshape(groups, depth)
+    return tops
+
+
+def _full_windows(
+    values: FloatArray, quads: KeyArray, lookback: int, plan: _FullPlan
+) -> tuple[FloatArray, FloatArray]:
+    """The values at each column's lower and upper rank of every window, assuming every
+    window is full of valid values: two arrays (4, columns, groups), window 4g + i at [i, :, g].
+
+    Quad g splits into pair 0 (windows 4g, 4g+1: the quad core plus values 4g+1, 4g+2) and
+    pair 1 (windows 4g+2, 4g+3: plus 4g+lookback, 4g+lookback+1); each window is its pair
+    core plus one value (4g, 4g+lookback, 4g+2, 4g+lookback+2). The (k+1)-th largest of a
+    sorted list s plus a value x is clip(x, s[k], s[k-1]) (s[-1] = +inf); plus two values
+    hi >= lo it is max(clip(lo, s[k], s[k-2]), min(hi, s[k-1])).
+    """
+    groups, depth = quads.shape
+    # The quad cores' values of the ranks used, one contiguous row per rank (computing on
+    # strided columns is several times slower); rows 0 and 1 are +inf: ranks -2 and -1.
+    keys = quads.T[depth - 1 - plan.quad_ranks]
+    quad = np.empty((plan.quad_ranks.shape[0] + 2, groups))
+    quad[:2] = np.inf
+    np.bitwise_xor(keys, (keys >> 63) & _LOW_BITS, out=quad[2:].view(np.int64))
+
+    # The values each quad's pairs and windows add, as views: [pair] or [pair, window].
+    first = _strided(values, 1, (2, groups), (lookback - 1, _QUAD))  # 4g+1, 4g+lookback
+    second = _strided(values, 2, (2, groups), (lookback - 1, _QUAD))  # 4g+2, 4g+lookback+1
+    own = _strided(values, 0, (2, 2, 1, groups), (2, lookback, 0, _QUAD))  # 4g, 4g+lookback, 4g+2, ...
+    hi, lo = np.maximum(first, second)[:, None], np.minimum(first, second)[:, None]
+    rank_k, rank_k1, rank_k2 = plan.pair_from
+    pair = np.empty((2, rank_k.shape[0] + 1, groups))  # row 0: +inf, rank -1
+    pair[:, 0] = np.inf
+    body = pair[:, 1:]
+    np.minimum(lo, quad[rank_k2], out=body)
+    np.maximum(body, quad[rank_k], out=body)
+    np.maximum(body, np.minimum(hi, quad[rank_k1]), out=body)
+
+    def windows(rows: tuple[IntArray, IntArray]) -> FloatArray:
+        at, above = rows
+        out = np.minimum(own, pair[:, None, above])
+        np.maximum(out, pair[:, None, at], out=out)
+        return out.reshape(_QUAD, at.shape[0], groups)
+
+    return windows(plan.lower), windows(plan.upper)
+
+
+def _sorted_windows(values: FloatArray, quads: KeyArray | None, lookback: int, t: IntArray) -> FloatArray:
+    """Windows t sorted ascending, at least their `depth` largest values: the quad core's
+    largest plus the window's 3 other values (-inf filled), or the whole window."""
+    if quads is None:
+        window = values[t[:, None] + np.arange(lookback)]
+    else:
+        t0 = t - t % _QUAD
+        # Window t = its quad core + those of t0..t0+2 and t0+lookback..t0+lookback+2 inside it.
+        near = t0[:, None] + np.array([0, 1, 2, lookback, lookback + 1, lookback + 2])
+        inside = (near >= t[:, None]) & (near < t[:, None] + lookback)
+        own = np.where(inside, values[near], -np.inf)
+        window = np.concatenate([_key_values(quads[t0 // _QUAD]), own], axis=1)
+    window.sort(axis=1)
+    return window
+
+
+def _valid_counts(valid: NDArray[np.bool_], lookback: int) -> NDArray[np.int64]:
+    """Valid values in each window valid[t-lookback:t], t = 0..n."""
+    cum = np.zeros(valid.shape[0] + 1, dtype=np.int64)
+    np.cumsum(valid, out=cum[1:])
+    counts = cum.copy()
+    counts[lookback:] -= cum[: max(cum.shape[0] - lookback, 0)]
+    return counts
+
+
+def rolling_percentile_rows(
+    values: Sequence[ArrayLikeFloat],
+    lookback: int,
+    percentiles: Sequence[Sequence[float]],
+    min_valid: int,
+) -> list[FloatArray]:
+    """`rolling_percentiles` of several series (one list of percentiles each), transposed:
+    one array (percentiles, n + 1) per series, row p being percentile p for each bar."""
+    min_count = max(min_valid, 1)
+    out = []
+    # Windows without enough valid values may compute -inf - -inf: they end up NaN.
+    with np.errstate(invalid="ignore"):
+        for series, wanted in zip(values, percentiles, strict=True):
+            x = np.asarray(series, dtype=np.float64)
+            result = np.full((len(wanted), x.shape[0] + 1), np.nan)
+            if min_count <= lookback:
+                valid = np.isfinite(x)
+                counts = _valid_counts(valid, lookback)
+                scored = counts >= min_count
+                for side in _sides(tuple(map(float, wanted)), lookback, min_count):
+                    _side_percentiles(result, x, valid, counts, scored, lookback, side)
+                np.copyto(result, np.nan, where=~scored)
+            out.append(result)
+    return out
+
+
+def _side_percentiles(
+    out: FloatArray,
+    x: FloatArray,
+    valid: NDArray[np.bool_],
+    counts: NDArray[np.int64],
+    scored: NDArray[np.bool_],
+    lookback: int,
+    side: _Side,
+) -> None:
+    """Fill out[side.columns] (percentiles, n + 1) for one series."""
+    n = x.shape[0]
+    levels = _levels(lookback, side.depth)
+    group = levels[0] if levels else _QUAD
+    span = -(-(n + 1) // group) * group
+    # Window t is values[t : t + lookback]: -inf where missing and around the series; the
+    # bottom side reads the negated values.
+    values = np.full(lookback + span + group, -np.inf)
+    np.copyto(values[lookback : lookback + n], x if side.from_top else -x, where=valid)
+    quads = None
+    if levels is None:
+        others = np.flatnonzero(scored)
+    else:
+        quads = _quad_tops(_order_keys(values), lookback, levels, side.depth, n + 1)
+        a, b = _full_windows(values, quads, lookback, side.full)
+        if not side.from_top:  # back from the negated values
+            np.negative(a, out=a)
+            np.negative(b, out=b)
+        result = _lerp(a, b, side.full.gamma)
+        target = out[side.columns]
+        for i in range(_QUAD):
+            part = target[:, i::_QUAD]
+            part[...] = result[i, :, : part.shape[1]]
+        if isinstance(side.columns, list):  # fancy indexing gave a copy
+            out[side.columns] = target
+        # Windows with fewer valid values than the lookback read other ranks.
+        others = np.flatnonzero(scored & (counts != lookback))
+    if others.size:
+        ranked = _sorted_windows(values, quads, lookback, others)
+        top, c, at = ranked.shape[1] - 1, counts[others], np.arange(others.shape[0])[:, None]
+        a, b = ranked[at, top - side.rank_lower[c]], ranked[at, top - side.rank_upper[c]]
+        if not side.from_top:
+            np.negative(a, out=a)
+            np.negative(b, out=b)
+        columns = np.arange(out.shape[0])[side.columns]
+        out[columns[:, None], others] = _lerp(a, b, side.gamma[c]).T
 
 
 def rolling_percentiles(
@@ -113,51 +387,7 @@ def rolling_percentiles(
     values, i.e. the snapshot for the next bar. A row with fewer than `min_valid` valid values
     is NaN.
     """
-    x = np.asarray(values, dtype=np.float64)
-    n = x.shape[0]
-    min_count = max(min_valid, 1)
-    valid = np.isfinite(x)
-    x = np.where(valid, x, np.nan)
-    order = np.argsort(x)  # NaN last; the order among ties is irrelevant
-    rank = np.empty(n, dtype=np.int32)
-    rank[order] = np.arange(n, dtype=np.int32)
-    by_rank = np.append(x[order], np.nan)  # by_rank[-1] and by_rank[n]: NaN
-
-    cum = np.concatenate([[0], np.cumsum(valid, dtype=np.int64)])
-    ends = np.arange(n + 1)
-    counts = cum[ends] - cum[np.maximum(ends - lookback, 0)]
-    # Interpolation points depend on the window's valid count only: one table row per count.
-    lower, upper, gamma = _interpolation_points(np.arange(lookback + 1, dtype=np.int64), percentiles)
-    sizes = np.arange(lookback + 1)[:, None]
-    scored = slice(min(min_count, lookback + 1), None)
-    # Percentiles below 50 are read from the bottom of a window, the others from the top;
-    # how deep into each end they reach (over the counts that get a threshold):
-    from_top = np.asarray(percentiles, dtype=np.float64) >= 50
-    k_high = int((sizes - lower)[scored][:, from_top].max(initial=0))
-    k_low = int((upper + 1)[scored][:, ~from_top].max(initial=0))
-
-    rank[~valid] = n  # above every valid rank: invalid values never count
-    lower_at, upper_at = _per_row(lower, counts, lookback), _per_row(upper, counts, lookback)
-    if 0 < k_low + k_high <= lookback // 2:
-        candidates, kept = _rolling_ends(rank, counts, lookback, k_low, k_high)
-        width = candidates.shape[1]
-        # The p-th smallest valid value is candidate p from the bottom; from the top it is the
-        # (c-1-p)-th largest of the kept valid candidates, i.e. candidate kept - c + p.
-        shift = np.where(from_top[None, :], (kept - counts)[:, None], 0)
-        row_start = (ends * width)[:, None] + shift
-        flat = candidates.ravel()
-        # Rows below min_count may point outside their row: clip, they are masked below.
-        a = by_rank[flat[np.clip(row_start + lower_at, 0, flat.size - 1)]]
-        b = by_rank[flat[np.clip(row_start + upper_at, 0, flat.size - 1)]]
-    else:
-        padded = np.concatenate([np.full(lookback, n, dtype=np.int32), rank])
-        flat = np.sort(sliding_window_view(padded, lookback), axis=1).ravel()
-        row_start = (ends * lookback)[:, None]
-        a = by_rank[flat[row_start + lower_at]]
-        b = by_rank[flat[row_start + upper_at]]
-    out = _lerp(a, b, _per_row(gamma, counts, lookback))
-    out[counts < min_count] = np.nan
-    return out
+    return rolling_percentile_rows([values], lookback, [percentiles], min_valid)[0].T
 
 
 def window_percentiles(values: ArrayLikeFloat, percentiles: Sequence[float], min_valid: int) -> FloatArray:

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sniper_pipeline.engine import EpisodeParams, EpisodeRun, EpisodeState, run_episodes
+from sniper_pipeline.engine import EpisodeParams, EpisodeRun, EpisodeState, dedup_key, iso_utc, run_episodes
+
+from .reference_episodes import reference_episodes
 
 TIERS = {".": 0, "w": 1, "a": 2}
 SIDES = {"+": 1, "-": -1, "": 0}
@@ -189,3 +191,39 @@ def test_resume_from_any_bar_gives_the_same_events(spec: str) -> None:
 def test_state_of_another_coin_is_refused() -> None:
     with pytest.raises(ValueError, match="ETH"):
         run("w", EpisodeState(coin="ETH"))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_vectorised_machine_equals_the_bar_by_bar_reference(seed: int) -> None:
+    """Random timelines, split at random bars and resumed from the state each time."""
+    rng = np.random.default_rng(seed)
+    for _ in range(300):
+        n = int(rng.integers(0, 40))
+        tier = np.where(rng.random(n) < rng.random(), rng.integers(1, 3, n), 0).astype(np.int8)
+        direction = rng.integers(-1, 2, n).astype(np.int8)
+        liq = np.where(rng.random(n) < 0.5, direction, rng.integers(-1, 2, n)).astype(np.int8)
+        params = EpisodeParams(clear_bars=int(rng.integers(1, 4)), escalate_bars=int(rng.integers(1, 4)))
+        ts = TS[:n]
+        cuts = sorted({*rng.integers(0, n + 1, int(rng.integers(0, 3))).tolist(), n})
+        state: EpisodeState | None = None
+        for cut in cuts:
+            got = run_episodes("BTC", ts[:cut], tier[:cut], direction[:cut], liq[:cut], params, state)
+            want = reference_episodes("BTC", ts[:cut], tier[:cut], direction[:cut], liq[:cut], params, state)
+            assert [tuple(event) for event in got.events] == want.events
+            assert got.episode_ids.tolist() == want.episode_ids
+            assert got.state == want.state
+            assert got.dedup_key.tolist() == [
+                dedup_key("BTC", ev[4] or "", ev[1], ev[2], ts[ev[0]].isoformat()) for ev in want.events
+            ]
+            state = got.state
+
+
+@pytest.mark.parametrize("ascending", [True, False])
+def test_iso_utc_equals_numpy_formatting(ascending: bool) -> None:
+    rng = np.random.default_rng(5)
+    ns = rng.integers(0, 4_102_444_800 * 10**9, 5000)  # 1970..2100, with sub-second parts
+    ns[::3] = ns[::3] // 10**9 * 10**9
+    ns = np.sort(ns) if ascending else ns
+    want = np.datetime_as_string(ns.view("M8[ns]"), unit="s").astype(object) + "+00:00"
+    assert (iso_utc(ns) == want).all()
+    assert (iso_utc(ns, prefix="BTC|") == "BTC|" + want).all()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sniper_pipeline.engine import rolling_percentiles, window_percentiles
+from sniper_pipeline.engine.thresholds import _key_values, _order_keys, rolling_percentile_rows
 
 PERCENTILES = (85.0, 95.0, 99.0, 15.0, 5.0, 1.0)
 HIGH, LOW = (85.0, 95.0, 99.0), (15.0, 5.0, 1.0)
@@ -82,3 +83,65 @@ def test_window_percentiles_matches_numpy_and_guards_history() -> None:
         window_percentiles(values, (85.0, 15.0), 1), np.nanpercentile(values, (85.0, 15.0))
     )
     assert np.isnan(window_percentiles(values, (85.0,), 9)).all()
+
+
+# The tree of grouped windows, the pair/window clip formulas and the int64 keys are only
+# used when the windows are long enough (lookback >= 4 x the deepest rank): these cases go
+# through them, with every kind of value the keys must order (negatives, -0.0 and 0.0,
+# ties, +-inf and NaN as missing) and percentiles whose depth varies with the count.
+@pytest.mark.parametrize(
+    ("lookback", "min_valid", "percentiles"),
+    [
+        (100, 80, PERCENTILES),
+        (100, 1, (60.0, 75.0, 97.5, 40.0, 20.0, 2.5)),
+        (64, 20, (99.9, 0.1, 92.0)),
+        (37, 30, (95.0, 5.0)),
+        (250, 200, (85.0, 95.0, 99.0)),
+    ],
+)
+@pytest.mark.parametrize("kind", ["lognormal", "signed-with-zeros", "ties", "non-finite"])
+def test_tree_path_equals_nanpercentile(
+    lookback: int, min_valid: int, percentiles: tuple[float, ...], kind: str
+) -> None:
+    rng = np.random.default_rng(lookback + len(kind))
+    n = 1500
+    if kind == "lognormal":
+        values = rng.lognormal(size=n) * 1e3
+    elif kind == "signed-with-zeros":
+        values = rng.standard_normal(n)
+        values[rng.random(n) < 0.1] = 0.0
+        values[rng.random(n) < 0.1] = -0.0
+    elif kind == "ties":
+        values = rng.integers(-3, 4, n).astype(float)
+    else:
+        values = rng.standard_normal(n) * 1e300
+        values[rng.random(n) < 0.05] = np.inf
+        values[rng.random(n) < 0.05] = -np.inf
+    values[rng.random(n) < 0.08] = np.nan
+    values[200:260] = np.nan  # a gap longer than lookback - min_valid for some cases
+    got = rolling_percentiles(values, lookback, percentiles, min_valid)
+    missing = np.where(np.isfinite(values), values, np.nan)  # +-inf count as missing
+    np.testing.assert_array_equal(got, _reference(missing, lookback, percentiles, min_valid))
+
+
+def test_rows_equal_one_series_at_a_time() -> None:
+    rng = np.random.default_rng(7)
+    values = rng.lognormal(size=(3, 700))
+    values[1, rng.random(700) < 0.2] = np.nan
+    rows = [HIGH, PERCENTILES, (50.0, 85.0, 15.0)]
+    got = rolling_percentile_rows(list(values), 100, rows, 80)
+    assert [a.shape for a in got] == [(3, 701), (6, 701), (3, 701)]
+    for series, percentiles in enumerate(rows):
+        want = rolling_percentiles(values[series], 100, percentiles, 80)
+        np.testing.assert_array_equal(got[series].T, want)
+
+
+def test_order_keys_sort_like_the_floats() -> None:
+    rng = np.random.default_rng(3)
+    values = np.concatenate(
+        [rng.standard_normal(500) * 10.0 ** rng.integers(-300, 300, 500), [0.0, -0.0, 5e-324, -5e-324]]
+    )
+    keys = _order_keys(values)
+    order = np.argsort(keys, kind="stable")
+    assert (np.diff(values[order]) >= 0).all()
+    np.testing.assert_array_equal(_key_values(keys).view(np.int64), values.view(np.int64))
