@@ -103,6 +103,14 @@ def _parser() -> argparse.ArgumentParser:
     stream.add_argument("--drop-after", type=int, help="serve: drop each connection after N pushes")
     stream.add_argument("--retime", action="store_true", help="serve: shift order times to now")
 
+    outbox = sub.add_parser("outbox", help="sends left in doubt by a crash mid-send; settle them")
+    outbox.add_argument("action", nargs="?", choices=["resolve"], help="resolve: settle sends in doubt")
+    settle = outbox.add_mutually_exclusive_group()
+    settle.add_argument("--resend", action="store_true", help="send again (same idempotency key)")
+    settle.add_argument("--mark-delivered", action="store_true", help="the channel has it")
+    outbox.add_argument("--dedup-key", help="only this event (default: every send in doubt)")
+    outbox.add_argument("--channel", help="only this channel")
+
     sub.add_parser("dbt-parse", help="parse the dbt project (writes dbt/target/manifest.json)")
     return parser
 
@@ -187,6 +195,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 exchanges=args.exchange,
                 max_seconds=args.max_seconds,
                 record=args.record,
+            )
+        if args.command == "outbox":
+            from sniper_pipeline.commands.outbox import outbox_list_command, outbox_resolve_command
+
+            if args.action != "resolve":
+                return outbox_list_command()
+            if not (args.resend or args.mark_delivered):
+                raise UsageError("outbox resolve needs --resend or --mark-delivered")
+            return outbox_resolve_command(
+                "resend" if args.resend else "mark_delivered", args.dedup_key, args.channel
             )
         if args.command == "dbt-parse":
             from sniper_pipeline.defs.transform.project import dbt_project, ensure_manifest
