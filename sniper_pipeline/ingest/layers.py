@@ -154,13 +154,10 @@ def layer_watermarks(
     return out
 
 
-def changes_rows(conn: Engine | Connection, fetched: LayerFetch) -> bool:
+def changes_rows(conn: Connection, fetched: LayerFetch) -> bool:
     """True when storing this frame would insert or update a row (else there is nothing to
     validate or write: every bar is stored as fetched)."""
     table = LAYER_TABLES[fetched.source.layer]
-    if isinstance(conn, Engine):
-        with conn.connect() as connection:
-            return would_change(connection, table, frame_records(fetched.frame, table))
     return would_change(conn, table, frame_records(fetched.frame, table))
 
 

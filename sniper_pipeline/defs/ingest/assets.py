@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 
 from sniper_pipeline.defs.ingest.partitions import SCAN_BACKFILL_POLICY, coin_partitions
 from sniper_pipeline.defs.ingest.resources import CoinGlassResource, WarehouseResource
@@ -21,16 +20,9 @@ from sniper_pipeline.defs.quality.raw_checks import ScanChecks, raw_check_specs
 from sniper_pipeline.ingest import snapshots
 from sniper_pipeline.ingest.coin_sources import coin_source_rows, store_coin_sources
 from sniper_pipeline.ingest.concurrent import fetch_concurrently, workers_for_rate
-from sniper_pipeline.ingest.layers import (
-    LAYER_TABLES,
-    LayerFetch,
-    changes_rows,
-    fetch_layer,
-    layer_watermarks,
-    store_layer,
-)
-from sniper_pipeline.intervals import interval_delta
-from sniper_pipeline.quality.validate import preload_gx, unchanged_frame, validate_frames
+from sniper_pipeline.ingest.layers import LAYER_TABLES, LayerFetch, fetch_layer, layer_watermarks
+from sniper_pipeline.ingest.scan import new_bar_due, validate_and_store
+from sniper_pipeline.quality.validate import preload_gx
 from sniper_pipeline.runtime import Runtime, cached_runtime
 from sniper_pipeline.sources import ResolvedSource
 
@@ -50,25 +42,6 @@ def _error_text(error: BaseException, limit: int = 600) -> str:
     """The error on one line: class, message (endpoint, params and remedy included), capped."""
     text = f"{type(error).__name__}: {' '.join(str(error).split())}"
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _new_bar_due(last_closed: pd.Timestamp | None, interval: str, now: datetime) -> bool:
-    """Nothing is stored, or the next bar has just closed: this fetch will bring rows to
-    validate. A series many bars behind has stopped updating (stale), which brings none."""
-    if last_closed is None:
-        return True
-    behind = pd.Timestamp(now) - last_closed
-    return 2 * interval_delta(interval) <= behind <= 4 * interval_delta(interval)
-
-
-def _has_new_bar(fetched: LayerFetch, last_closed: pd.Timestamp | None) -> bool:
-    """Bars past the stored closed bar and the open bar after it are new rows for sure; only
-    overlap bars need comparing."""
-    if fetched.frame.empty:
-        return False
-    newest = pd.Timestamp(fetched.frame["ts"].max())
-    newest = newest.tz_localize("UTC") if newest.tzinfo is None else newest
-    return last_closed is None or newest > last_closed + interval_delta(fetched.source.interval)
 
 
 def _raw_layers_asset(runtime: Runtime) -> dg.AssetsDefinition:
@@ -114,7 +87,7 @@ def _raw_layers_asset(runtime: Runtime) -> dg.AssetsDefinition:
                     tasks.append((coin, source))
         # Watermarks first, in this thread: the fetch threads never touch the warehouse.
         since = layer_watermarks(engine, tasks)
-        if any(_new_bar_due(since[(coin, s.layer)], s.interval, now) for coin, s in tasks):
+        if any(new_bar_due(since[(coin, s.layer)], s.interval, now) for coin, s in tasks):
             # New bars will be validated: GX's import and context (seconds) load meanwhile.
             threading.Thread(target=preload_gx, name="gx-preload", daemon=True).start()
 
@@ -138,39 +111,16 @@ def _raw_layers_asset(runtime: Runtime) -> dg.AssetsDefinition:
             else:
                 fetched[name][coin] = answer
 
-        stats: dict[str, dict[str, int]] = {name: {"rows_new": 0, "rows_updated": 0} for name in checks}
+        stats: dict[str, dict[str, int]] = {}
         per_coin: dict[tuple[str, str], dict[str, Any]] = {}
         for name, by_coin in fetched.items():
-            # A frame whose every bar is already stored as fetched writes nothing: freshness only.
-            with engine.connect() as conn:
-                changing = {
-                    coin: f
-                    for coin, f in by_coin.items()
-                    if _has_new_bar(f, since[(coin, f.source.layer)]) or changes_rows(conn, f)
-                }
-            validations = validate_frames(
-                name,
-                {coin: f.frame for coin, f in changing.items()},
-                intervals={coin: f.source.interval for coin, f in changing.items()},
-                now=now,
-            )
-            validations.update(
-                {
-                    coin: unchanged_frame(name, f.frame, interval=f.source.interval, now=now)
-                    for coin, f in by_coin.items()
-                    if coin not in changing
-                }
-            )
-            # One transaction per table: the scan's coins land together or not at all.
-            with engine.begin() as conn:
-                for coin, layer_fetch in sorted(by_coin.items()):
-                    checks[name].outcomes[coin] = validations[coin].outcomes
-                    if not validations[coin].ok:
-                        continue  # blocked: nothing of this frame is written
-                    result = store_layer(conn, layer_fetch)
-                    for key in ("rows_new", "rows_updated"):
-                        stats[name][key] += result.as_metadata().get(key, 0)
-                    per_coin[(name, coin)] = result.as_metadata()
+            layer_since = {coin: since[(coin, f.source.layer)] for coin, f in by_coin.items()}
+            write = validate_and_store(engine, name, by_coin, layer_since, now)
+            for coin, validation in write.validations.items():
+                checks[name].outcomes[coin] = validation.outcomes
+            for coin, result in write.written.items():
+                per_coin[(name, coin)] = result.as_metadata()
+            stats[name] = {key: write.count(key) for key in ("rows_new", "rows_updated")}
             # One line per table (a line per coin would be hundreds of events per scan).
             context.log.info(
                 f"{name}: {len(by_coin)} coins fetched, {stats[name]['rows_new']} rows new, "
@@ -226,7 +176,7 @@ def _coin_layer_sources_asset(runtime: Runtime) -> dg.AssetsDefinition:
         ),
     )
     def coin_layer_sources(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Any:
-        from datetime import UTC, datetime
+        from datetime import UTC
 
         coins = list(context.partition_keys)
         rows = coin_source_rows(runtime.plans, coins, datetime.now(UTC).replace(tzinfo=None))
