@@ -128,6 +128,7 @@ def run_command(
         from sniper_pipeline.defs.ingest.partitions import coin_ranges, range_tags
         from sniper_pipeline.defs.ops.dead_runs import sweep_dead_runs
         from sniper_pipeline.defs.ops.jobs import COIN_SCAN_JOB, SNAPSHOTS_JOB
+        from sniper_pipeline.defs.ops.pools import create_pool_limits, definition_pools
         from sniper_pipeline.defs.ops.report import FINALIZE_JOB
         from sniper_pipeline.runtime import cached_runtime
 
@@ -139,6 +140,7 @@ def run_command(
 
         for dead in sweep_dead_runs(instance, exclude_pid=os.getpid()):
             progress.line(f"[recovery] {dead.describe()}")
+        create_pool_limits(instance, definition_pools(definitions))
         # (label, job, tags): snapshots, one scan run per contiguous range of coins, then the report.
         plan: list[tuple[str, str, dict[str, str]]] = [("snapshots", SNAPSHOTS_JOB, {})]
         for start, end in coin_ranges(runtime.partition_keys, selected):

@@ -53,9 +53,16 @@ def serve_command(
             f"API: {'CoinGlass live' if live else base_url}{clock}; Dagster UI: http://{host}:{port}",
             flush=True,
         )
+        _create_pool_limits()
         dagster = Path(sys.executable).with_name("dagster")
         cmd = [str(dagster), "dev", "-w", str(project_dir() / "workspace.yaml"), "-h", host, "-p", str(port)]
         return supervise(cmd)
+
+
+def _create_pool_limits() -> None:
+    """Before the daemon can start runs side by side (see defs/ops/pools.py). In a child process:
+    loading the definitions here would leave helper processes in this one."""
+    subprocess.run([sys.executable, "-m", "sniper_pipeline.defs.ops.pools"], check=True)
 
 
 def supervise(cmd: Sequence[str], *, grace_s: float = GRACE_S) -> int:

@@ -93,8 +93,12 @@ def test_parallel_coin_scans_on_postgres(pg_url: str, tmp_path: Path) -> None:
             .set(drivername="postgresql+psycopg2")
             .render_as_string(hide_password=False),
         )
-        # As deployed: Dagster's storage and the warehouse schema exist before runs go parallel.
+        # As deployed: Dagster's storage, its pool limits and the warehouse schema exist before
+        # runs go parallel.
         subprocess.run([DAGSTER, "instance", "migrate"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "sniper_pipeline.defs.ops.pools"], env=env, check=True, capture_output=True
+        )
         make_engine(warehouse_location(pg_url)).dispose()
         coins = ["BTC", "ETH"]
         runs = [_scan(coin, env) for coin in [*coins, "BTC"]]  # BTC twice: the sensor's extra scan

@@ -1,0 +1,35 @@
+"""Dagster creates a pool's limit row lazily, on the first step that claims the pool. On
+PostgreSQL two runs starting at once can both try, and the loser's run fails on the unique key
+(`concurrency_limits_concurrency_key_key`). Creating every pool's row once, before runs go
+parallel, removes the race; `sniper run` and `sniper serve` do it at start."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+
+def definition_pools(definitions: dg.Definitions) -> set[str]:
+    """Every pool a step of these definitions' jobs claims."""
+    return set().union(*(job.graph.pools for job in definitions.resolve_all_job_defs()))
+
+
+def create_pool_limits(instance: dg.DagsterInstance, pools: set[str]) -> None:
+    """Give each pool its configured default limit now (a no-op for pools that have one)."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return
+    for pool in sorted(pools):
+        storage.initialize_concurrency_limit_to_default(pool)
+
+
+def main() -> None:
+    """`python -m sniper_pipeline.defs.ops.pools`: for deployments that start runs without
+    `sniper` (the daemon's container, `dagster job execute`)."""
+    from sniper_pipeline.definitions import defs
+
+    with dg.DagsterInstance.get() as instance:
+        create_pool_limits(instance, definition_pools(defs()))
+
+
+if __name__ == "__main__":
+    main()
