@@ -26,7 +26,7 @@ run: install
 
 # Two workers (the machine's cores); a test file stays on one worker, so its module fixtures run once.
 test: install
-	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile --durations=20 $(PYTEST_ARGS)
 
 ui: install
 	$(BIN)/sniper serve
