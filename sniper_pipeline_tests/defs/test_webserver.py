@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from sniper_pipeline.settings.paths import project_dir
-from sniper_pipeline_tests.conftest import UNUSED_SERVER, free_port, replay_process_env
+from sniper_pipeline_tests.defs.webserver import graphql, running_webserver
 
 QUERY = """
 {
@@ -43,43 +36,10 @@ QUERY = """
 """
 
 
-def _graphql(port: int, query: str) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())  # type: ignore[no-any-return]
-
-
 @pytest.mark.slow
 def test_webserver_loads_every_definition(tmp_path: Path) -> None:
-    port = free_port()
-    env = replay_process_env(
-        data_dir=tmp_path / "data", base_url=UNUSED_SERVER, api_key="ui-test", DAGSTER_HOME=str(tmp_path)
-    )
-    (tmp_path / "dagster.yaml").write_text((project_dir() / "config" / "dagster.yaml").read_text())
-    webserver = Path(sys.executable).with_name("dagster-webserver")
-    proc = subprocess.Popen(
-        [str(webserver), "-w", str(project_dir() / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-        env=env,
-        cwd=project_dir(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 180
-        data: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            try:
-                data = _graphql(port, QUERY)
-                entries = data["data"]["workspaceOrError"]["locationEntries"]
-                if entries and entries[0]["locationOrLoadError"] is not None:
-                    break
-            except (OSError, KeyError, TypeError):
-                pass
-            time.sleep(1)
+    with running_webserver(tmp_path) as port:
+        data = graphql(port, QUERY)
         [entry] = data["data"]["workspaceOrError"]["locationEntries"]
         location = entry["locationOrLoadError"]
         assert location["__typename"] == "RepositoryLocation", location.get("message", location)
@@ -97,6 +57,3 @@ def test_webserver_loads_every_definition(tmp_path: Path) -> None:
             assert node["assetChecksOrError"]["__typename"] == "AssetChecks"
         raw_checks = {c["name"] for c in assets["raw_liquidations"]["assetChecksOrError"]["checks"]}
         assert {"unique_keys", "ascending_ts", "fresh"} <= raw_checks
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import struct
-import subprocess
-import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -23,48 +20,16 @@ import pytest
 
 from sniper_pipeline.report.data import load_report_data
 from sniper_pipeline.report.html import render_page
+from sniper_pipeline_tests.browser import chromium, needs_chromium, png_summary
 from sniper_pipeline_tests.report.conftest import NOW, build_warehouse
 
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "report.png"
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
-]
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-)
+pytestmark = [pytest.mark.browser, needs_chromium]
 WINDOW = (1400, 1800)
 # Colours the page's CSS gives a bar at action (and a stale series), and one at watch.
 ACTION_BACKGROUND = b"\xfd\xe0\xdc"  # #fde0dc
 WATCH_BACKGROUND = b"\xff\xf5\xcc"  # #fff5cc
-
-
-def _chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    profile.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(
-        [
-            str(CHROMIUM),
-            *FLAGS,
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=5000",
-            *args,
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 class _BodyAttributes(HTMLParser):
@@ -75,52 +40,6 @@ class _BodyAttributes(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "body":
             self.attrs = {k: v or "" for k, v in attrs}
-
-
-def _png_summary(path: Path, max_rows: int, first_row: int = 0) -> tuple[int, int, set[bytes]]:
-    """Width, height and the distinct colours (RGB) of rows `first_row` to `max_rows` of an 8-bit
-    RGB(A) PNG; a minimal decoder (zlib + the five scanline filters), standard library only."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    pos, idat, header = 8, bytearray(), None
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    assert header is not None
-    width, height, depth, colour_type, _, _, interlace = header
-    assert depth == 8 and interlace == 0 and colour_type in (2, 6)
-    bpp = 3 if colour_type == 2 else 4
-    raw = zlib.decompress(bytes(idat))
-    stride = width * bpp
-    assert len(raw) == height * (stride + 1)
-    previous = bytearray(stride)
-    colours: set[bytes] = set()
-    for row in range(min(height, max_rows)):
-        start = row * (stride + 1)
-        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
-        for i in range(stride) if kind else ():
-            left = line[i - bpp] if i >= bpp else 0
-            up = previous[i]
-            if kind == 1:
-                line[i] = (line[i] + left) & 255
-            elif kind == 2:
-                line[i] = (line[i] + up) & 255
-            elif kind == 3:
-                line[i] = (line[i] + ((left + up) >> 1)) & 255
-            else:
-                corner = previous[i - bpp] if i >= bpp else 0
-                p = left + up - corner
-                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
-                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 255
-        if row >= first_row:
-            colours.update(bytes(line[i : i + 3]) for i in range(0, stride, bpp))
-        previous = line
-    return width, height, colours
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +68,8 @@ def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def rendered(report_page: Path) -> dict[str, str]:
     """The <body> attributes the page's probe wrote, in a window as wide as the screenshots."""
-    done = _chromium(
-        report_page,
+    done = chromium(
+        report_page.as_uri(),
         report_page.parent / "profile-dom",
         "--dump-dom",
         f"--window-size={WINDOW[0]},{WINDOW[1]}",
@@ -164,7 +83,7 @@ def rendered(report_page: Path) -> dict[str, str]:
 def _screenshot(page: Path, name: str, height: int) -> Path:
     shot = page.parent / f"{name}.png"
     profile = page.parent / f"profile-{name}"
-    done = _chromium(page, profile, f"--screenshot={shot}", f"--window-size={WINDOW[0]},{height}")
+    done = chromium(page.as_uri(), profile, f"--screenshot={shot}", f"--window-size={WINDOW[0]},{height}")
     assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
     return shot
 
@@ -180,7 +99,7 @@ def test_every_figure_renders_without_javascript_errors(rendered: dict[str, str]
 def test_screenshot_shows_the_desk_summary(report_page: Path) -> None:
     shot = _screenshot(report_page, "summary", WINDOW[1])
     assert shot.stat().st_size > 20_000
-    width, height, colours = _png_summary(shot, max_rows=WINDOW[1])
+    width, height, colours = png_summary(shot, max_rows=WINDOW[1])
     assert (width, height) == WINDOW
     # Not one colour (a blank page) but text and tables; the tier and stale cells are styled.
     assert len(colours) > 100, f"only {len(colours)} distinct colours"
@@ -198,6 +117,6 @@ def test_screenshot_shows_the_charts(report_page: Path, rendered: dict[str, str]
     shot = _screenshot(report_page, "charts", top + rows)
     # A blank or text-only stretch has a few dozen colours, anti-aliased lines in a dozen hues
     # give thousands.
-    width, height, colours = _png_summary(shot, max_rows=top + rows, first_row=top)
+    width, height, colours = png_summary(shot, max_rows=top + rows, first_row=top)
     assert (width, height) == (WINDOW[0], top + rows)
     assert len(colours) > 500, f"only {len(colours)} distinct colours: the charts did not draw"

@@ -17,7 +17,17 @@ def build_health_asset(runtime: Runtime) -> dg.AssetsDefinition:
         kinds={"coinglass"},
         pool="duckdb" if runtime.uses_duckdb else None,
         deps=["instruments"],
-        check_specs=[dg.AssetCheckSpec(ALL_CALLS_OK, asset="api_health")],
+        check_specs=[
+            dg.AssetCheckSpec(
+                ALL_CALLS_OK,
+                asset="api_health",
+                description=(
+                    "Each layer's first source answers code 0 in under 2 s within the quota share, "
+                    "and every configured pair still resolves: a failing endpoint, an expired key or "
+                    "a delisted pair would leave a layer stale and the scans scoring old bars."
+                ),
+            )
+        ],
         description="limit=5 per layer source of the first coin (code, latency, quota); pairs resolve.",
     )
     def api_health(

@@ -12,22 +12,47 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from sniper_pipeline.quality.outcomes import CHECK_NAMES, ERROR, CheckOutcome
+from sniper_pipeline.quality.outcomes import (
+    ASCENDING_TS,
+    CHECK_NAMES,
+    ERROR,
+    FRESH,
+    NON_NULL_KEYS,
+    PLAUSIBLE_RANGES,
+    TYPED_COLUMNS,
+    UNIQUE_KEYS,
+    CheckOutcome,
+)
 
 FETCHED = "fetched"  # the API answered with a parsable series for every coin of the scan
 RAW_CHECK_NAMES = (*CHECK_NAMES, FETCHED)
 
+# What each check guards and what a desk would see if it let a frame through. Shown in the UI.
+_BLOCKS = " A failing coin's frame is not written and its signals skip this scan."
+RAW_CHECK_DESCRIPTIONS: dict[str, str] = {
+    NON_NULL_KEYS: "Every fetched row has its coin, series, interval and bar time (GX, per coin). "
+    "A row without its keys cannot be placed on a coin's grid." + _BLOCKS,
+    UNIQUE_KEYS: "No bar appears twice in a coin's fetched frame (GX). A duplicate would count "
+    "the bar twice downstream and could fire an alert on it." + _BLOCKS,
+    ASCENDING_TS: "Bar times strictly increase within each fetched series (GX). Out-of-order or "
+    "repeated times mean a paging or parsing fault; bar-to-bar changes would be wrong." + _BLOCKS,
+    TYPED_COLUMNS: "Columns have the types and non-null values the warehouse table declares (GX). "
+    "An API format change shows here instead of as a failed write or a silently wrong unit." + _BLOCKS,
+    PLAUSIBLE_RANGES: "Values are plausible (GX): prices and open interest positive, volumes and "
+    "liquidations not negative, funding within +-5 % per settlement, high not below low, units "
+    "known. Outside is a unit or API error that would skew the coin's percentiles and alerts." + _BLOCKS,
+    FRESH: "Each coin's latest closed bar is at most 3 bar intervals old. A stale source is "
+    "written (its bars are right) but warns: that layer scores old data until it catches up.",
+    FETCHED: "The API answered with a parsable series for every coin of the scan. A failed fetch "
+    "(rate limit, expired key, unknown pair) leaves that coin's layer without new bars; the run "
+    "ends failed naming it.",
+}
+
 
 def raw_check_specs(asset_name: str) -> list[dg.AssetCheckSpec]:
     """Not Dagster-blocking: one coin's bad frame must not stop the other coins' steps."""
-    described = {FETCHED: "every coin's series was fetched and parsed"}
     return [
-        dg.AssetCheckSpec(
-            name,
-            asset=asset_name,
-            blocking=False,
-            description=described.get(name, f"GX: {name.replace('_', ' ')}, on each coin's fetched frame"),
-        )
+        dg.AssetCheckSpec(name, asset=asset_name, blocking=False, description=RAW_CHECK_DESCRIPTIONS[name])
         for name in RAW_CHECK_NAMES
     ]
 

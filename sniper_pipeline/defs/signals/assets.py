@@ -80,7 +80,11 @@ def build_signal_assets(runtime: Runtime) -> list[dg.AssetsDefinition]:
             dg.AssetCheckSpec(
                 CONFIG_SANE,
                 asset="percentile_configs",
-                description="every coin's thresholds are plausible and have enough history",
+                description=(
+                    "Every coin's percentile thresholds are plausible and rest on a full lookback "
+                    "window. Implausible thresholds (ERROR) would alert on noise or never: the coin is "
+                    "neither scored nor alerted this scan. Too little history for a layer only warns."
+                ),
             )
         ],
         description="p85/p95/p99 (p15/p5/p1) per metric as of the last closed bar, derived per coin.",
