@@ -15,8 +15,8 @@ from email.utils import parsedate_to_datetime
 from typing import Protocol, runtime_checkable
 
 from sniper_pipeline.coinglass.errors import InvalidParameterError
-from sniper_pipeline.intervals import INTERVALS
-from sniper_pipeline.intervals import interval_seconds as _interval_seconds
+from sniper_pipeline.settings.timeutil import INTERVALS
+from sniper_pipeline.settings.timeutil import interval_seconds as _interval_seconds
 
 _WEEK_OFFSET_S = 4 * 86400
 

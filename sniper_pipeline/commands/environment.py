@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sniper_pipeline.instance import ensure_dagster_home
-from sniper_pipeline.intervals import interval_seconds
 from sniper_pipeline.settings.errors import ConfigError
+from sniper_pipeline.settings.instance import ensure_dagster_home
+from sniper_pipeline.settings.timeutil import interval_seconds
 
 if TYPE_CHECKING:
-    from sniper_pipeline.coinglass.replay.recordings import RecordingIndex
+    from sniper_pipeline.replay.recordings import RecordingIndex
 
 # The replay server accepts any non-empty key; this one is only ever sent to loopback.
 REPLAY_PLACEHOLDER_KEY = "replay-local"
@@ -31,7 +31,7 @@ class UsageError(Exception):
 
 def replay_folder(replay_dir: Path | None) -> Path:
     """The recordings folder a replay command serves: --replay-dir, else the shipped sample."""
-    from sniper_pipeline.coinglass.replay.sample import sample_dir
+    from sniper_pipeline.replay.sample import sample_dir
 
     return replay_dir or sample_dir()
 
@@ -39,7 +39,7 @@ def replay_folder(replay_dir: Path | None) -> Path:
 def check_recordings(folder: Path) -> RecordingIndex:
     """Load every recording of the folder; any problem is one ConfigError line naming the file
     (a missing or corrupt file must stop a command before a job or server starts)."""
-    from sniper_pipeline.coinglass.replay.recordings import load_index
+    from sniper_pipeline.replay.recordings import load_index
 
     manifest = folder / "manifest.json"
     if not folder.is_dir():
@@ -65,7 +65,7 @@ def _one_line(text: str) -> str:
 def recordings_end(folder: Path, index: RecordingIndex | None = None) -> datetime:
     """When every recorded bar has closed: the replay clock starts here, so a first backfill of
     `history_days` reaches into the recordings whatever their dates."""
-    from sniper_pipeline.coinglass.replay.recordings import load_index
+    from sniper_pipeline.replay.recordings import load_index
 
     end_ms = 0
     index = index or load_index(folder)
@@ -108,7 +108,8 @@ def api_environment(
         os.environ.pop("CG_BASE_URL", None)
         yield "live"
         return
-    from sniper_pipeline.coinglass.replay import FaultSpecError, ReplayServer, parse_faults
+    from sniper_pipeline.replay.faults import FaultSpecError, parse_faults
+    from sniper_pipeline.replay.server import ReplayServer
 
     folder = replay_folder(replay_dir)
     index = check_recordings(folder)

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sniper_pipeline.intervals import interval_seconds
+from sniper_pipeline.settings.timeutil import interval_seconds
 
 TriggerLevel = Literal["extreme", "action"]
 

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, Table, func, select
 
 from sniper_pipeline.coinglass.client import CoinGlassClient
 from sniper_pipeline.coinglass.endpoints import fetch_series
-from sniper_pipeline.sources import ResolvedSource
+from sniper_pipeline.ingest.sources import ResolvedSource
 from sniper_pipeline.warehouse import tables as t
 from sniper_pipeline.warehouse.upsert import UpsertStats, frame_records, max_closed_ts, upsert, would_change
 

@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from sniper_pipeline.coinglass import endpoints
 from sniper_pipeline.coinglass.client import CoinGlassClient
 from sniper_pipeline.coinglass.errors import BadRequestError
-from sniper_pipeline.intervals import interval_seconds
 from sniper_pipeline.settings.coins import CoinsConfig
+from sniper_pipeline.settings.timeutil import interval_seconds
 from sniper_pipeline.warehouse import tables as t
 from sniper_pipeline.warehouse.upsert import UpsertStats, frame_records, upsert
 

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sniper_pipeline.intervals import interval_delta
 from sniper_pipeline.quality.outcomes import (
     ASCENDING_TS,
     CHECK_NAMES,
@@ -30,6 +29,7 @@ from sniper_pipeline.quality.outcomes import (
     FrameValidation,
 )
 from sniper_pipeline.quality.suites import ExpectationSpec, TableContract, contract_for
+from sniper_pipeline.settings.timeutil import interval_delta
 
 _GX_LOCK = threading.Lock()
 

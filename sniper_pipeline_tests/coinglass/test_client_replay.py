@@ -31,8 +31,8 @@ from sniper_pipeline.coinglass.errors import (
     TransportError,
 )
 from sniper_pipeline.coinglass.parsing import UNIT_BASE_COIN, UNIT_USD
-from sniper_pipeline.coinglass.replay import ReplayServer
 from sniper_pipeline.coinglass.transport import RecordingSleeper
+from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline_tests.coinglass.conftest import (
     SYNTHETIC_DRIFT_DIR,
     SYNTHETIC_ENDPOINTS_DIR,

@@ -24,16 +24,22 @@ from sniper_pipeline.coinglass import endpoints as ep
 from sniper_pipeline.coinglass.client import CoinGlassClient
 from sniper_pipeline.coinglass.errors import InvalidParameterError
 from sniper_pipeline.coinglass.parsing import UNIT_BASE_COIN, UNIT_USD
-from sniper_pipeline.coinglass.replay import ReplayServer
-from sniper_pipeline.coinglass.replay.sample import sample_dir
 from sniper_pipeline.coinglass.transport import RecordingSleeper
 from sniper_pipeline.commands.environment import recordings_end
 from sniper_pipeline.ingest.layers import LAYER_TABLES, ingest_layer
+from sniper_pipeline.ingest.sources import (
+    CoinPlan,
+    ResolvedSource,
+    load_manifest,
+    plan_from_manifest,
+    plan_live,
+)
 from sniper_pipeline.quality.validate import validate_frame
+from sniper_pipeline.replay.sample import sample_dir
+from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline.settings.coins import load_coins
 from sniper_pipeline.settings.layers import load_layers
 from sniper_pipeline.settings.paths import config_dir
-from sniper_pipeline.sources import CoinPlan, ResolvedSource, load_manifest, plan_from_manifest, plan_live
 from sniper_pipeline.warehouse import tables as t
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.url import warehouse_location

@@ -13,9 +13,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from sniper_pipeline.coinglass.replay import ReplayServer
-from sniper_pipeline.coinglass.replay.sample import sample_dir
 from sniper_pipeline.commands.environment import recordings_end
+from sniper_pipeline.replay.sample import sample_dir
+from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline.settings.paths import project_dir
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.url import warehouse_location

@@ -31,10 +31,10 @@ from sniper_pipeline.coinglass.errors import (
     TransportError,
 )
 from sniper_pipeline.coinglass.parsing import ParsedFrame
-from sniper_pipeline.coinglass.replay import FaultSpecError, ReplayServer, parse_faults
-from sniper_pipeline.coinglass.replay.data_faults import DEFAULT_DUPLICATES, DEFAULT_GAP, NULL_EVERY
-from sniper_pipeline.coinglass.replay.server import CONTROL_PATH
 from sniper_pipeline.commands.environment import UsageError, api_environment
+from sniper_pipeline.replay.data_faults import DEFAULT_DUPLICATES, DEFAULT_GAP, NULL_EVERY
+from sniper_pipeline.replay.faults import FaultSpecError, parse_faults
+from sniper_pipeline.replay.server import CONTROL_PATH, ReplayServer
 from sniper_pipeline_tests.reliability.support import COIN, LIQ, LIQ_PATH, OI_PATH, SECRET, make_client
 
 LIMIT = 50
@@ -322,7 +322,7 @@ def test_bad_data_fault_arguments_fail_when_parsed(spec: str) -> None:
 
 
 def test_command_line_accepts_data_faults(unseen_dir: Path) -> None:
-    cmd = [sys.executable, "-m", "sniper_pipeline.coinglass.replay", "--data-dir", str(unseen_dir), "--quiet"]
+    cmd = [sys.executable, "-m", "sniper_pipeline.replay", "--data-dir", str(unseen_dir), "--quiet"]
     bad = subprocess.run([*cmd, "--faults", "dup=x"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "dup" in bad.stderr
     proc = subprocess.Popen([*cmd, "--faults", f"dup@{OI_PATH}:1"], stdout=subprocess.PIPE, text=True)

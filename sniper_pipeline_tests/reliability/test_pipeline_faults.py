@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from sniper_pipeline.coinglass.replay import ReplayServer
-from sniper_pipeline.runtime import cached_runtime
+from sniper_pipeline.ingest.runtime import cached_runtime
+from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline_tests.delivery.support import Receiver
 from sniper_pipeline_tests.reliability.support import (
     COIN,

@@ -21,10 +21,10 @@ from sniper_pipeline.ingest import snapshots
 from sniper_pipeline.ingest.coin_sources import coin_source_rows, store_coin_sources
 from sniper_pipeline.ingest.concurrent import fetch_concurrently, workers_for_rate
 from sniper_pipeline.ingest.layers import LAYER_TABLES, LayerFetch, fetch_layer, layer_watermarks
+from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
 from sniper_pipeline.ingest.scan import new_bar_due, validate_and_store
+from sniper_pipeline.ingest.sources import ResolvedSource
 from sniper_pipeline.quality.validate import preload_gx
-from sniper_pipeline.runtime import Runtime, cached_runtime
-from sniper_pipeline.sources import ResolvedSource
 
 LAYER_ASSETS: dict[str, str] = {layer: table.name for layer, table in LAYER_TABLES.items()}
 BLOCKED_COINS = "blocked_coins"  # metadata key: coin -> why nothing of it was written this run

@@ -9,16 +9,16 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from sniper_pipeline.configgen import NoBarsError, UniversalConfigGenerator
 from sniper_pipeline.defs.ingest.blocked import CONFIG_SANE, blocked_coins
 from sniper_pipeline.defs.ingest.partitions import SCAN_BACKFILL_POLICY, coin_partitions
 from sniper_pipeline.defs.ingest.resources import CoinGlassResource, WarehouseResource
 from sniper_pipeline.defs.ops.resources import AlertDeliveryResource
 from sniper_pipeline.engine import EngineParams, config_sanity, run_engine
 from sniper_pipeline.engine.pipeline import STATE_COLUMNS
-from sniper_pipeline.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
 from sniper_pipeline.settings.paths import config_dir
 from sniper_pipeline.settings.signals import load_engine_params
+from sniper_pipeline.signals.configgen import NoBarsError, UniversalConfigGenerator
 from sniper_pipeline.stream.thresholds import thresholds_path, update_threshold
 from sniper_pipeline.warehouse.bars import load_bars_by_coin
 from sniper_pipeline.warehouse.signals import (

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, inspect, text
 
 from sniper_pipeline.commands.evaluate import evaluate_warehouse
 from sniper_pipeline.defs.ingest.resources import WarehouseResource
-from sniper_pipeline.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
 from sniper_pipeline.settings.evaluation import load_evaluation_settings
 from sniper_pipeline.settings.paths import config_dir
 from sniper_pipeline.settings.signals import load_engine_params

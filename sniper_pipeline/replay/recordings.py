@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sniper_pipeline.coinglass.replay.paging import SortedSeries, sort_series
+from sniper_pipeline.replay.paging import SortedSeries, sort_series
 
 PAGING_PARAMS = frozenset({"limit", "start_time", "end_time"})
 # How many recorded combinations a 400 answer lists: enough to spot a typo, short enough to read.

@@ -1,4 +1,4 @@
-"""``sniper replay serve`` / ``python -m sniper_pipeline.coinglass.replay``: run the replay server."""
+"""``sniper replay serve`` / ``python -m sniper_pipeline.replay``: run the replay server."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from sniper_pipeline.coinglass.replay.faults import FaultSpecError
-from sniper_pipeline.coinglass.replay.server import ReplayServer
+from sniper_pipeline.replay.faults import FaultSpecError
+from sniper_pipeline.replay.server import ReplayServer
 
 
 def parse_now(text: str) -> datetime:
@@ -74,7 +74,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(args_list)
     data_dir = args.data_dir
     if data_dir is None:
-        from sniper_pipeline.coinglass.replay.sample import sample_dir
+        from sniper_pipeline.replay.sample import sample_dir
 
         data_dir = sample_dir()
     try:

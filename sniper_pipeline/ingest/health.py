@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 
 from sniper_pipeline.coinglass.client import CoinGlassClient
 from sniper_pipeline.coinglass.errors import CoinGlassError
-from sniper_pipeline.runtime import Runtime
+from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.settings.layers import LAYERS
 from sniper_pipeline.warehouse.tables import api_health, instruments
 from sniper_pipeline.warehouse.upsert import upsert

@@ -49,16 +49,16 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from sniper_pipeline.coinglass.replay import data_faults as _data_faults  # noqa: F401  (registers them)
-from sniper_pipeline.coinglass.replay.faults import (
+from sniper_pipeline.replay import data_faults as _data_faults  # noqa: F401  (registers them)
+from sniper_pipeline.replay.faults import (
     DATA_FAULTS,
     Fault,
     FaultInjector,
     FaultSpecError,
     parse_faults,
 )
-from sniper_pipeline.coinglass.replay.paging import MAX_LIMIT, page_sorted
-from sniper_pipeline.coinglass.replay.recordings import LookupFailed, load_index
+from sniper_pipeline.replay.paging import MAX_LIMIT, page_sorted
+from sniper_pipeline.replay.recordings import LookupFailed, load_index
 
 log = logging.getLogger(__name__)
 

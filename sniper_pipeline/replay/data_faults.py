@@ -33,7 +33,7 @@ import random
 import re
 from typing import Any
 
-from sniper_pipeline.coinglass.replay.faults import Fault, FaultSpecError, register_data_fault
+from sniper_pipeline.replay.faults import Fault, FaultSpecError, register_data_fault
 
 TIME_FIELDS = ("time", "timestamp", "date")
 NULL_EVERY = 10

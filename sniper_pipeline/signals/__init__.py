@@ -1,0 +1,1 @@
+"""Signal services above the pure engine: per-coin percentile configs (`configgen`). No Dagster here."""
