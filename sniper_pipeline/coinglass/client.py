@@ -28,7 +28,7 @@ from urllib.parse import quote
 import requests
 from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
 
-from sniper_pipeline.coinglass.clock import Clock, ServerDateClock, to_epoch_ms, to_utc
+from sniper_pipeline.coinglass.clock import Clock, ServerDateClock
 from sniper_pipeline.coinglass.errors import (
     AuthError,
     CoinGlassError,
@@ -48,6 +48,7 @@ from sniper_pipeline.coinglass.transport import (
     backoff_seconds,
     build_session,
 )
+from sniper_pipeline.settings.timeutil import to_epoch_ms, to_utc
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 from typing import Protocol, runtime_checkable
 
 from sniper_pipeline.coinglass.errors import InvalidParameterError
-from sniper_pipeline.settings.timeutil import INTERVALS
+from sniper_pipeline.settings.timeutil import INTERVALS, to_utc
 from sniper_pipeline.settings.timeutil import interval_seconds as _interval_seconds
 
 _WEEK_OFFSET_S = 4 * 86400
@@ -39,21 +39,6 @@ def interval_seconds(interval: str) -> int:
 
 def interval_timedelta(interval: str) -> timedelta:
     return timedelta(seconds=interval_seconds(interval))
-
-
-def to_utc(value: datetime) -> datetime:
-    """A tz-aware UTC datetime; naive input is taken as UTC (the API and the warehouse speak UTC only)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def to_epoch_ms(value: datetime | int) -> int:
-    if isinstance(value, datetime):
-        return int(to_utc(value).timestamp() * 1000)
-    return int(value)
-
-
-def from_epoch_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def floor_to_interval(moment: datetime, interval: str) -> datetime:

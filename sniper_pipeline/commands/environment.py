@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sniper_pipeline.settings.errors import ConfigError
 from sniper_pipeline.settings.instance import ensure_dagster_home
-from sniper_pipeline.settings.timeutil import interval_seconds
+from sniper_pipeline.settings.timeutil import from_epoch_ms, interval_seconds
 
 if TYPE_CHECKING:
     from sniper_pipeline.replay.recordings import RecordingIndex
@@ -79,7 +79,7 @@ def recordings_end(folder: Path, index: RecordingIndex | None = None) -> datetim
                 end_ms = max(end_ms, last + interval_seconds(interval) * 1000)
     if not end_ms:
         return datetime.now(UTC)
-    return datetime.fromtimestamp(end_ms / 1000, UTC)
+    return from_epoch_ms(end_ms)
 
 
 def check_replay_clock(*, live: bool, now: datetime | None, speed: float | None) -> None:

@@ -12,13 +12,14 @@ from types import FrameType
 
 from sniper_pipeline.replay.faults import FaultSpecError
 from sniper_pipeline.replay.server import ReplayServer
+from sniper_pipeline.settings.timeutil import from_epoch_ms
 
 
 def parse_now(text: str) -> datetime:
     """ISO 8601 (``2025-05-10T00:00:00Z``; naive = UTC) or epoch milliseconds."""
     text = text.strip()
     if text.lstrip("-").isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, UTC)
+        return from_epoch_ms(int(text))
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:

@@ -59,6 +59,7 @@ from sniper_pipeline.replay.faults import (
 )
 from sniper_pipeline.replay.paging import MAX_LIMIT, page_sorted
 from sniper_pipeline.replay.recordings import LookupFailed, load_index
+from sniper_pipeline.settings.timeutil import to_epoch_ms
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class SimClock:
 
     def now_ms(self) -> int | None:
         """Epoch ms of the simulated clock, None when rows are not hidden (real clock)."""
-        return None if self.start is None else int(self.now().timestamp() * 1000)
+        return None if self.start is None else to_epoch_ms(self.now())
 
 
 class RateLimiter:

@@ -38,6 +38,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 from sniper_pipeline.settings.paths import data_dir
+from sniper_pipeline.settings.timeutil import to_epoch_ms
 from sniper_pipeline.stream.orders import SIDE_LONG, SIDE_SHORT, LiquidationOrder
 
 ENV_VAR = "SNIPER_STREAM_URL"
@@ -165,11 +166,6 @@ def write_orders(
     return new
 
 
-def _epoch_ms(moment: datetime) -> int:
-    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return int(aware.timestamp() * 1000)
-
-
 def bar_totals(
     engine: Engine,
     coin: str,
@@ -190,8 +186,8 @@ def bar_totals(
         func.coalesce(func.sum(case((t.side == SIDE_SHORT, t.vol_usd), else_=0.0)), 0.0),
     ).where(
         t.base_asset.in_(assets),
-        t.time_ms >= _epoch_ms(bar_open),
-        t.time_ms < _epoch_ms(bar_close),
+        t.time_ms >= to_epoch_ms(bar_open),
+        t.time_ms < to_epoch_ms(bar_close),
     )
     if exchanges:
         query = query.where(func.lower(t.exchange).in_(sorted({e.strip().lower() for e in exchanges})))

@@ -14,16 +14,14 @@ from sniper_pipeline.coinglass.clock import (
     ServerDateClock,
     SystemClock,
     floor_to_interval,
-    from_epoch_ms,
     interval_seconds,
     is_bar_closed,
     last_closed_bar_open,
-    to_epoch_ms,
-    to_utc,
     validate_interval,
 )
 from sniper_pipeline.coinglass.errors import InvalidParameterError
 from sniper_pipeline.coinglass.transport import RecordingSleeper
+from sniper_pipeline.settings.timeutil import from_epoch_ms, to_epoch_ms, to_utc
 from sniper_pipeline_tests.coinglass.conftest import TEST_KEY, ReplayFactory
 
 SIM_NOW = datetime(2025, 5, 21, tzinfo=UTC)

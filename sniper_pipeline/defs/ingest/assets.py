@@ -8,7 +8,6 @@ is never written; its coin is blocked for the rest of the run while the other co
 import json
 import threading
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import dagster as dg
@@ -25,6 +24,7 @@ from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
 from sniper_pipeline.ingest.scan import new_bar_due, validate_and_store
 from sniper_pipeline.ingest.sources import ResolvedSource
 from sniper_pipeline.quality.validate import preload_gx
+from sniper_pipeline.settings.timeutil import utc_now_naive
 
 LAYER_ASSETS: dict[str, str] = {layer: table.name for layer, table in LAYER_TABLES.items()}
 BLOCKED_COINS = "blocked_coins"  # metadata key: coin -> why nothing of it was written this run
@@ -176,10 +176,9 @@ def _coin_layer_sources_asset(runtime: Runtime) -> dg.AssetsDefinition:
         ),
     )
     def coin_layer_sources(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Any:
-        from datetime import UTC
 
         coins = list(context.partition_keys)
-        rows = coin_source_rows(runtime.plans, coins, datetime.now(UTC).replace(tzinfo=None))
+        rows = coin_source_rows(runtime.plans, coins, utc_now_naive())
         changed = store_coin_sources(warehouse.engine(), coins, rows)
         return dg.MaterializeResult(metadata={"coins": len(coins), "sources": len(rows), "changed": changed})
 
