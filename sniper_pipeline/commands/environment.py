@@ -8,13 +8,12 @@ import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sniper_pipeline.settings.errors import ConfigError
 from sniper_pipeline.settings.instance import ensure_dagster_home
-from sniper_pipeline.settings.timeutil import from_epoch_ms, interval_seconds
 
 if TYPE_CHECKING:
     from sniper_pipeline.replay.recordings import RecordingIndex
@@ -62,26 +61,6 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def recordings_end(folder: Path, index: RecordingIndex | None = None) -> datetime:
-    """When every recorded bar has closed: the replay clock starts here, so a first backfill of
-    `history_days` reaches into the recordings whatever their dates."""
-    from sniper_pipeline.replay.recordings import load_index
-
-    end_ms = 0
-    index = index or load_index(folder)
-    for endpoint in index.endpoints:
-        for rec in index.for_endpoint(endpoint):
-            interval = rec.params.get("interval")
-            if rec.time_field and interval and isinstance(rec.data, list) and rec.data:
-                last = max(
-                    int(row[rec.time_field]) for row in rec.data if row.get(rec.time_field) is not None
-                )
-                end_ms = max(end_ms, last + interval_seconds(interval) * 1000)
-    if not end_ms:
-        return datetime.now(UTC)
-    return from_epoch_ms(end_ms)
-
-
 def check_replay_clock(*, live: bool, now: datetime | None, speed: float | None) -> None:
     """--now/--speed drive the replay server's clock: meaningless live, and speed must be sane."""
     if live and (now is not None or speed is not None):
@@ -109,6 +88,7 @@ def api_environment(
         yield "live"
         return
     from sniper_pipeline.replay.faults import FaultSpecError, parse_faults
+    from sniper_pipeline.replay.recordings import recordings_end
     from sniper_pipeline.replay.server import ReplayServer
 
     folder = replay_folder(replay_dir)

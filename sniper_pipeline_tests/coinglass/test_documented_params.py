@@ -25,7 +25,6 @@ from sniper_pipeline.coinglass.client import CoinGlassClient
 from sniper_pipeline.coinglass.errors import InvalidParameterError
 from sniper_pipeline.coinglass.parsing import UNIT_BASE_COIN, UNIT_USD
 from sniper_pipeline.coinglass.transport import RecordingSleeper
-from sniper_pipeline.commands.environment import recordings_end
 from sniper_pipeline.ingest.layers import LAYER_TABLES, ingest_layer
 from sniper_pipeline.ingest.sources import (
     CoinPlan,
@@ -35,6 +34,7 @@ from sniper_pipeline.ingest.sources import (
     plan_live,
 )
 from sniper_pipeline.quality.validate import validate_frame
+from sniper_pipeline.replay.recordings import recordings_end
 from sniper_pipeline.replay.sample import sample_dir
 from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline.settings.coins import load_coins

@@ -19,7 +19,7 @@ from sniper_pipeline.engine import run_engine
 from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
 from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline.settings.paths import config_dir
-from sniper_pipeline.settings.signals import load_engine_params
+from sniper_pipeline.signals.settings import load_engine_params
 from sniper_pipeline.warehouse.bars import load_layer_bars
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.tables import outbox

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from sniper_pipeline.coinglass.client import CoinGlassClient
-from sniper_pipeline.commands.environment import recordings_end
 from sniper_pipeline.ingest import health
 from sniper_pipeline.ingest.runtime import Runtime, load_runtime
+from sniper_pipeline.replay.recordings import recordings_end
 from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.tables import api_health

@@ -1,4 +1,4 @@
-"""Shared harness of the fault-injection suite and of `scripts/reliability_table.py`.
+"""Shared harness of the fault-injection suite and of `sniper_pipeline_tests/reliability/table.py`.
 
 Everything runs against a real ReplayServer over the "unseen" recordings (coin HYPE, see
 `sniper_pipeline_tests/unseen.py`) and a DuckDB warehouse in a temporary folder. Clients get a
@@ -20,10 +20,10 @@ from sqlalchemy import Engine, Table, select
 
 from sniper_pipeline.coinglass.client import CoinGlassClient
 from sniper_pipeline.coinglass.transport import RecordingSleeper
-from sniper_pipeline.commands.environment import recordings_end
 from sniper_pipeline.ingest.layers import LAYER_TABLES, LayerIngest, ingest_layer
 from sniper_pipeline.ingest.sources import CoinPlan, ResolvedSource, load_manifest, plan_from_manifest
 from sniper_pipeline.quality.validate import validate_frame
+from sniper_pipeline.replay.recordings import recordings_end
 from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline.settings.coins import load_coins
 from sniper_pipeline.settings.layers import LayersConfig, load_layers

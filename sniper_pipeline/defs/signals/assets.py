@@ -17,9 +17,9 @@ from sniper_pipeline.engine import EngineParams, config_sanity, run_engine
 from sniper_pipeline.engine.pipeline import STATE_COLUMNS
 from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
 from sniper_pipeline.settings.paths import config_dir
-from sniper_pipeline.settings.signals import load_engine_params
 from sniper_pipeline.settings.timeutil import naive_utc, utc_now_naive
 from sniper_pipeline.signals.configgen import NoBarsError, UniversalConfigGenerator
+from sniper_pipeline.signals.settings import load_engine_params
 from sniper_pipeline.stream.thresholds import thresholds_path, update_threshold
 from sniper_pipeline.warehouse.bars import load_bars_by_coin
 from sniper_pipeline.warehouse.signals import (

@@ -10,13 +10,13 @@ import dagster as dg
 import pandas as pd
 from sqlalchemy import Engine, inspect, text
 
-from sniper_pipeline.commands.evaluate import evaluate_warehouse
 from sniper_pipeline.defs.ingest.resources import WarehouseResource
 from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
 from sniper_pipeline.settings.evaluation import load_evaluation_settings
 from sniper_pipeline.settings.paths import config_dir
-from sniper_pipeline.settings.signals import load_engine_params
 from sniper_pipeline.settings.timeutil import naive_utc_times
+from sniper_pipeline.signals.evaluation import evaluate_warehouse
+from sniper_pipeline.signals.settings import load_engine_params
 
 TABLE = "signal_evaluation"
 INPUTS_KEY = "sniper/inputs_key"  # what the stored table was computed from
