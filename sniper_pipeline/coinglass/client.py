@@ -18,7 +18,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -448,10 +448,3 @@ def _parse_date(value: str | None) -> datetime | None:
         return to_utc(parsedate_to_datetime(value))
     except (TypeError, ValueError, IndexError):
         return None
-
-
-def join_exchanges(exchanges: str | Sequence[str]) -> str:
-    """`exchange_list` as the API wants it: comma-separated, no spaces."""
-    if isinstance(exchanges, str):
-        return ",".join(part.strip() for part in exchanges.split(",") if part.strip())
-    return ",".join(e.strip() for e in exchanges)

@@ -638,10 +638,3 @@ def next_due(engine: Engine) -> datetime | None:
             select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status == policy.PENDING)
         ).scalar()
     return value if isinstance(value, datetime) else None
-
-
-def outbox_status_counts(engine: Engine) -> dict[str, int]:
-    """Rows per status, for run metadata and the summary."""
-    with engine.connect() as conn:
-        rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)).tuples()
-        return {status: int(n) for status, n in rows}
