@@ -28,6 +28,7 @@ from sniper_pipeline.coinglass.errors import CoinGlassError  # noqa: E402
 from sniper_pipeline.coinglass.parsing import ParsedFrame  # noqa: E402
 from sniper_pipeline.replay.server import ReplayServer  # noqa: E402
 from sniper_pipeline.warehouse.tables import raw_liquidations  # noqa: E402
+from sniper_pipeline_tests.coinglass.support import series_page  # noqa: E402
 from sniper_pipeline_tests.reliability.support import (  # noqa: E402
     COIN,
     HISTORY_GLOB,
@@ -172,7 +173,7 @@ def client_level(server: ReplayServer, case: Case, clean: ParsedFrame) -> Row:
     client, sleeper = make_client(server, timeout=(5, READ_TIMEOUT), **case.options)
     server.set_faults(case.client)
     try:
-        parsed = ep.open_interest_aggregated_history(client, COIN, "4h", limit=CLIENT_LIMIT)
+        parsed = series_page(client, ep.OI_AGGREGATED_HISTORY, symbol=COIN, interval="4h", limit=CLIENT_LIMIT)
     except CoinGlassError as exc:
         attempts = exc.attempts or 1
         outcome = f"failed clearly after {attempts} attempt{'s' if attempts > 1 else ''}"
@@ -484,8 +485,12 @@ def main(argv: list[str] | None = None) -> int:
         plan = coin_plan(unseen)
         server = start_server(unseen)
         try:
-            clean = ep.open_interest_aggregated_history(
-                make_client(server)[0], COIN, "4h", limit=CLIENT_LIMIT
+            clean = series_page(
+                make_client(server)[0],
+                ep.OI_AGGREGATED_HISTORY,
+                symbol=COIN,
+                interval="4h",
+                limit=CLIENT_LIMIT,
             )
             base_engine = new_engine(folder, "ingest_baseline")
             ingest(make_client(server)[0], base_engine, plan, plan.source_for(LIQ_PATH))

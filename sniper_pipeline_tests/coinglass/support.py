@@ -1,0 +1,29 @@
+"""One page of a bar series, asked for and parsed the way `fetch_series` (the pipeline's path)
+does it: `client.get` with the series' params, then `parse_series_response`. Client-side
+validation is `fetch_series`'s own (test_client_side_validation_sends_nothing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sniper_pipeline.coinglass import endpoints as ep
+from sniper_pipeline.coinglass.client import CoinGlassClient
+from sniper_pipeline.coinglass.errors import CoinGlassError
+from sniper_pipeline.coinglass.parsing import ParsedFrame
+
+
+def series_page(client: CoinGlassClient, path: str, **params: Any) -> ParsedFrame:
+    clean = {k: v for k, v in params.items() if v is not None}
+    if isinstance(clean.get("exchange_list"), list | tuple):
+        clean["exchange_list"] = ",".join(clean["exchange_list"])
+    data = client.get(path, clean)
+    try:
+        return ep.parse_series_response(
+            path,
+            data,
+            interval=str(clean["interval"]),
+            now=client.now(),
+            value_unit=ep.series_value_unit(path, clean),
+        )
+    except CoinGlassError as exc:
+        raise exc.with_request(clean) from None
