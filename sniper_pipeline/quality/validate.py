@@ -385,14 +385,21 @@ def _samples(failed: list[_Result], frame: pd.DataFrame, contract: TableContract
     return samples
 
 
-def _empty(name: str) -> CheckOutcome:
+def _passed_unchecked(name: str, description: str, metadata: dict[str, Any]) -> CheckOutcome:
+    """A check that passes because there was nothing for it to judge."""
     return CheckOutcome(
         name=name,
         passed=True,
         severity=CHECK_SEVERITY[name],
         errored=False,
-        description="empty frame: nothing to validate, nothing to write",
-        metadata={"element_count": 0, "empty": True},
+        description=description,
+        metadata=metadata,
+    )
+
+
+def _empty(name: str) -> CheckOutcome:
+    return _passed_unchecked(
+        name, "empty frame: nothing to validate, nothing to write", {"element_count": 0, "empty": True}
     )
 
 
@@ -400,14 +407,7 @@ def _empty(name: str) -> CheckOutcome:
 
 
 def _fresh_skipped(reason: str) -> CheckOutcome:
-    return CheckOutcome(
-        name=FRESH,
-        passed=True,
-        severity=CHECK_SEVERITY[FRESH],
-        errored=False,
-        description=f"freshness not checked: {reason}",
-        metadata={"skipped": reason},
-    )
+    return _passed_unchecked(FRESH, f"freshness not checked: {reason}", {"skipped": reason})
 
 
 def _freshness(
