@@ -1,8 +1,9 @@
-"""One typed function per v4 endpoint the project uses (coinglass-v4.md, both tables).
+"""The v4 endpoints the project uses (docs/coinglass-v4.md): bar series through `fetch_series`,
+snapshots and reference data through one typed function each.
 
-Each function validates its parameters client-side (interval, required names, limit),
-makes one GET through the client and returns parsed, typed data. History functions make
-one request; `fetch_series` walks `end_time` pages (paging.py) and parses the result.
+Parameters are validated client-side (interval, required names, limit) before the GET goes
+through the client. `fetch_series` walks `end_time` pages (paging.py) and parses the result;
+the snapshot functions make one request each.
 
 `ENDPOINTS` maps each path to its spec (required params, time field, parser), so the
 ingest layer can drive any layer from `config/layers.yaml` by path. Each spec lists exactly
