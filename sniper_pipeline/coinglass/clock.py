@@ -50,13 +50,9 @@ def floor_to_interval(moment: datetime, interval: str) -> datetime:
     return datetime.fromtimestamp(seconds - (seconds - offset) % step, tz=UTC)
 
 
-def is_bar_closed(bar_open: datetime, interval: str, now: datetime) -> bool:
-    """design.md section 3: a bar is closed when open + interval <= now."""
-    return to_utc(bar_open) + interval_timedelta(interval) <= to_utc(now)
-
-
 def last_closed_bar_open(now: datetime, interval: str) -> datetime:
-    """Open time of the latest bar that is closed at `now`."""
+    """Open time of the latest bar that is closed at `now` (design.md section 3: a bar is closed
+    when open + interval <= now)."""
     return floor_to_interval(now, interval) - interval_timedelta(interval)
 
 

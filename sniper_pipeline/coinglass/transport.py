@@ -100,11 +100,6 @@ def retry_delay(
     return backoff_seconds(failures, factor=factor, backoff_max=backoff_max, jitter=jitter, rand=rand)
 
 
-def should_retry(status: int, method: str = "GET") -> bool:
-    """Statuses the transport retries (documentation and tests; urllib3 applies the same list)."""
-    return method.upper() == "GET" and status in RETRY_STATUSES
-
-
 class CoinGlassRetry(Retry):
     """urllib3 Retry with injectable sleep, recorded delays and a total time budget."""
 

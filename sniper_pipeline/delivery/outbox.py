@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, and_, func, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 
 from sniper_pipeline.delivery import policy
@@ -629,12 +629,3 @@ def _as_due(row: Mapping[str, Any]) -> policy.Due:
         created_at=row["created_at"],
         attempts=int(row["attempts"] or 0),
     )
-
-
-def next_due(engine: Engine) -> datetime | None:
-    """When the earliest pending row is due (for a caller scheduling the next `deliver_due`)."""
-    with engine.connect() as conn:
-        value = conn.execute(
-            select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status == policy.PENDING)
-        ).scalar()
-    return value if isinstance(value, datetime) else None

@@ -15,7 +15,6 @@ from sniper_pipeline.coinglass.clock import (
     SystemClock,
     floor_to_interval,
     interval_seconds,
-    is_bar_closed,
     last_closed_bar_open,
     validate_interval,
 )
@@ -42,8 +41,8 @@ def test_unknown_interval_is_a_clear_client_side_error(bad: str) -> None:
 
 def test_bar_closes_at_open_plus_interval() -> None:
     bar = datetime(2025, 5, 20, 16, tzinfo=UTC)
-    assert not is_bar_closed(bar, "4h", datetime(2025, 5, 20, 19, 59, 59, tzinfo=UTC))
-    assert is_bar_closed(bar, "4h", datetime(2025, 5, 20, 20, tzinfo=UTC))
+    assert last_closed_bar_open(datetime(2025, 5, 20, 19, 59, 59, tzinfo=UTC), "4h") < bar
+    assert last_closed_bar_open(datetime(2025, 5, 20, 20, tzinfo=UTC), "4h") == bar
     assert last_closed_bar_open(datetime(2025, 5, 20, 21, 30, tzinfo=UTC), "4h") == datetime(
         2025, 5, 20, 16, tzinfo=UTC
     )
