@@ -31,7 +31,6 @@ from sniper_pipeline.coinglass.errors import (
     TransportError,
 )
 from sniper_pipeline.coinglass.parsing import UNIT_BASE_COIN, UNIT_USD
-from sniper_pipeline.coinglass.transport import RecordingSleeper
 from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline_tests.coinglass.conftest import (
     SYNTHETIC_DRIFT_DIR,
@@ -39,7 +38,7 @@ from sniper_pipeline_tests.coinglass.conftest import (
     TEST_KEY,
     ReplayFactory,
 )
-from sniper_pipeline_tests.coinglass.support import series_page
+from sniper_pipeline_tests.coinglass.support import RecordingSleeper, series_page
 
 SECRET = "cg-live-key-7f3a9c2e41d84b6f"  # distinctive, so any leak is found by substring search
 LAST_BAR = pd.Timestamp("2025-05-20T16:00:00Z")  # the sample's last 4h bar

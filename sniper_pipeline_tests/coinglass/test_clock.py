@@ -19,9 +19,9 @@ from sniper_pipeline.coinglass.clock import (
     validate_interval,
 )
 from sniper_pipeline.coinglass.errors import InvalidParameterError
-from sniper_pipeline.coinglass.transport import RecordingSleeper
 from sniper_pipeline.settings.timeutil import from_epoch_ms, to_epoch_ms, to_utc
 from sniper_pipeline_tests.coinglass.conftest import TEST_KEY, ReplayFactory
+from sniper_pipeline_tests.coinglass.support import RecordingSleeper
 
 SIM_NOW = datetime(2025, 5, 21, tzinfo=UTC)
 

@@ -14,7 +14,6 @@ from urllib3.response import HTTPResponse
 from sniper_pipeline.coinglass.transport import (
     RETRY_STATUSES,
     CoinGlassRetry,
-    RecordingSleeper,
     RetryEvent,
     RetryPolicy,
     backoff_seconds,
@@ -23,6 +22,7 @@ from sniper_pipeline.coinglass.transport import (
     retry_delay,
 )
 from sniper_pipeline_tests.coinglass.conftest import TEST_KEY, ReplayFactory
+from sniper_pipeline_tests.coinglass.support import RecordingSleeper
 
 PAIRS = "/api/futures/pairs-markets"
 
