@@ -52,7 +52,7 @@ METRIC_COLUMNS = (
 def default_data_dir() -> Path:
     """The shipped sample (extracted once by its helper), else the shared recordings."""
     if (REPO / "sniper_pipeline" / "sample" / "coinglass-real.tar.xz").is_file():
-        from sniper_pipeline.coinglass.replay.sample import sample_dir
+        from sniper_pipeline.replay.sample import sample_dir
 
         return sample_dir()
     return REPO.parent / "shared" / "fixtures" / "coinglass-real"

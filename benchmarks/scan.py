@@ -5,7 +5,7 @@
 Cases (each in fresh data, report and DAGSTER_HOME folders under a temporary directory):
 - shipped: `sniper run` on the shipped recordings, first run then a no-op re-run;
 - universe11 / universe100: a synthetic universe of 11 / 100 coins cloned from the recordings
-  (`sniper_pipeline.coinglass.replay.universe`), first run (the backfill) then a no-op re-run;
+  (`sniper_pipeline.replay.universe`), first run (the backfill) then a no-op re-run;
 - serve11: `sniper serve` on the 11-coin universe with the replay clock a few minutes before
   a bar that opens an episode; a local receiver takes the alerts. Latency = the alert's arrival
   minus the bar's close on the replay clock (mapped to wall time via the server's Date header).
@@ -39,9 +39,9 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from a checkout
 
-from sniper_pipeline.coinglass.replay.sample import sample_dir  # noqa: E402
-from sniper_pipeline.coinglass.replay.universe import build_universe  # noqa: E402
 from sniper_pipeline.defs.ops.sensors import SENSOR_INTERVAL_SECONDS  # noqa: E402
+from sniper_pipeline.replay.sample import sample_dir  # noqa: E402
+from sniper_pipeline.replay.universe import build_universe  # noqa: E402
 
 SNIPER = str(Path(sys.executable).with_name("sniper"))
 GROUPS = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import text
 
-from sniper_pipeline.intervals import bars_per_day
+from sniper_pipeline.settings.timeutil import bars_per_day
 from sniper_pipeline.warehouse.engine import make_engine
 
 BEGIN, END = "<!-- baseline:begin -->", "<!-- baseline:end -->"

@@ -17,7 +17,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def _replay_time(text: str) -> datetime:
     """--now: the replay server's own parser, imported only when the option is given."""
-    from sniper_pipeline.coinglass.replay.cli import parse_now
+    from sniper_pipeline.replay.cli import parse_now
 
     return parse_now(text)
 
@@ -118,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     if args_in[:2] == ["replay", "serve"]:
-        from sniper_pipeline.coinglass.replay.cli import serve_main
+        from sniper_pipeline.replay.cli import serve_main
 
         return serve_main(args_in[2:])
     args = _parser().parse_args(args_in)

@@ -100,7 +100,7 @@ def replay_process_env(
 ) -> dict[str, str]:
     """Environment for a Dagster/sniper subprocess in the replay profile: this process's
     environment plus the recordings, the server, a key and generated state under `data_dir`."""
-    from sniper_pipeline.coinglass.replay.sample import sample_dir
+    from sniper_pipeline.replay.sample import sample_dir
 
     return {
         **os.environ,

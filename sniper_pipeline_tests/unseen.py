@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sniper_pipeline.coinglass.replay.sample import sample_dir
+from sniper_pipeline.replay.sample import sample_dir
 
 SHIFT_MS = 41 * 86_400_000  # 41 days later
 KEEP = {

@@ -18,7 +18,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -28,7 +28,7 @@ from urllib.parse import quote
 import requests
 from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
 
-from sniper_pipeline.coinglass.clock import Clock, ServerDateClock, to_epoch_ms, to_utc
+from sniper_pipeline.coinglass.clock import Clock, ServerDateClock
 from sniper_pipeline.coinglass.errors import (
     AuthError,
     CoinGlassError,
@@ -48,6 +48,7 @@ from sniper_pipeline.coinglass.transport import (
     backoff_seconds,
     build_session,
 )
+from sniper_pipeline.settings.timeutil import to_epoch_ms, to_utc
 
 log = logging.getLogger(__name__)
 
@@ -447,10 +448,3 @@ def _parse_date(value: str | None) -> datetime | None:
         return to_utc(parsedate_to_datetime(value))
     except (TypeError, ValueError, IndexError):
         return None
-
-
-def join_exchanges(exchanges: str | Sequence[str]) -> str:
-    """`exchange_list` as the API wants it: comma-separated, no spaces."""
-    if isinstance(exchanges, str):
-        return ",".join(part.strip() for part in exchanges.split(",") if part.strip())
-    return ",".join(e.strip() for e in exchanges)

@@ -15,8 +15,8 @@ from email.utils import parsedate_to_datetime
 from typing import Protocol, runtime_checkable
 
 from sniper_pipeline.coinglass.errors import InvalidParameterError
-from sniper_pipeline.intervals import INTERVALS
-from sniper_pipeline.intervals import interval_seconds as _interval_seconds
+from sniper_pipeline.settings.timeutil import INTERVALS, to_utc
+from sniper_pipeline.settings.timeutil import interval_seconds as _interval_seconds
 
 _WEEK_OFFSET_S = 4 * 86400
 
@@ -41,21 +41,6 @@ def interval_timedelta(interval: str) -> timedelta:
     return timedelta(seconds=interval_seconds(interval))
 
 
-def to_utc(value: datetime) -> datetime:
-    """A tz-aware UTC datetime; naive input is taken as UTC (the API and the warehouse speak UTC only)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def to_epoch_ms(value: datetime | int) -> int:
-    if isinstance(value, datetime):
-        return int(to_utc(value).timestamp() * 1000)
-    return int(value)
-
-
-def from_epoch_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
 def floor_to_interval(moment: datetime, interval: str) -> datetime:
     """Open time of the bar containing `moment`: bars align to the epoch, weeks to Monday 00:00 UTC."""
     step = interval_seconds(interval)
@@ -65,13 +50,9 @@ def floor_to_interval(moment: datetime, interval: str) -> datetime:
     return datetime.fromtimestamp(seconds - (seconds - offset) % step, tz=UTC)
 
 
-def is_bar_closed(bar_open: datetime, interval: str, now: datetime) -> bool:
-    """design.md section 3: a bar is closed when open + interval <= now."""
-    return to_utc(bar_open) + interval_timedelta(interval) <= to_utc(now)
-
-
 def last_closed_bar_open(now: datetime, interval: str) -> datetime:
-    """Open time of the latest bar that is closed at `now`."""
+    """Open time of the latest bar that is closed at `now` (design.md section 3: a bar is closed
+    when open + interval <= now)."""
     return floor_to_interval(now, interval) - interval_timedelta(interval)
 
 

@@ -265,38 +265,6 @@ def _looks_like_html(text: str) -> bool:
     return head.startswith("<!doctype html") or head.startswith("<html") or "<body" in head
 
 
-def decode_envelope(
-    status: int,
-    body: bytes | str | None,
-    *,
-    endpoint: str,
-    params: Mapping[str, Any] | None = None,
-    retry_after: float | None = None,
-    secret: str | None = None,
-) -> Any:
-    """Return `data` of a successful v4 envelope, or raise the error that (status, body) means."""
-    err, envelope = classify(
-        status, body, endpoint=endpoint, params=params, retry_after=retry_after, secret=secret
-    )
-    if err is not None:
-        raise err
-    assert envelope is not None  # classify: no error means a decoded envelope
-    return envelope["data"]
-
-
-def error_for(
-    status: int,
-    body: bytes | str | None,
-    *,
-    endpoint: str,
-    params: Mapping[str, Any] | None = None,
-    retry_after: float | None = None,
-    secret: str | None = None,
-) -> CoinGlassError | None:
-    """The CoinGlassError that (status, body) means; None for a successful envelope with data."""
-    return classify(status, body, endpoint=endpoint, params=params, retry_after=retry_after, secret=secret)[0]
-
-
 def _decode(body: bytes | str | None) -> tuple[str, Any, str | None]:
     """(text, parsed JSON or None, what is wrong with the body or None)."""
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else (body or "")

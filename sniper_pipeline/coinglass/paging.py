@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sniper_pipeline.coinglass.clock import interval_seconds, to_epoch_ms, to_utc
+from sniper_pipeline.coinglass.clock import interval_seconds
 from sniper_pipeline.coinglass.errors import InvalidParameterError, SchemaDriftError
 from sniper_pipeline.coinglass.parsing import BadValueError
 from sniper_pipeline.coinglass.parsing import to_epoch_ms as row_ms
+from sniper_pipeline.settings.timeutil import to_epoch_ms, to_utc
 
 MAX_LIMIT = 1000
 

@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sniper_pipeline.coinglass.clock import interval_timedelta, to_utc
+from sniper_pipeline.coinglass.clock import interval_timedelta
 from sniper_pipeline.coinglass.errors import MalformedResponseError, SchemaDriftError
+from sniper_pipeline.settings.timeutil import to_utc
 
 UNIT_USD = "usd"
 UNIT_BASE_COIN = "base_coin"

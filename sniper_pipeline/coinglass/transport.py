@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,19 +48,6 @@ class RetryEvent:
     delay: float
     reason: str  # "status 429", "ReadTimeoutError", ...
     retry_after: float | None  # the server's Retry-After when it set the delay
-
-
-@dataclass
-class RecordingSleeper:
-    """A sleeper that records requested delays and does not sleep (or calls `inner` when given)."""
-
-    delays: list[float] = field(default_factory=list)
-    inner: Sleeper | None = None
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-        if self.inner is not None:
-            self.inner(seconds)
 
 
 def backoff_seconds(
@@ -98,11 +85,6 @@ def retry_delay(
     if retry_after is not None:
         return max(0.0, retry_after)
     return backoff_seconds(failures, factor=factor, backoff_max=backoff_max, jitter=jitter, rand=rand)
-
-
-def should_retry(status: int, method: str = "GET") -> bool:
-    """Statuses the transport retries (documentation and tests; urllib3 applies the same list)."""
-    return method.upper() == "GET" and status in RETRY_STATUSES
 
 
 class CoinGlassRetry(Retry):

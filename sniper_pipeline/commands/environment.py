@@ -8,16 +8,15 @@ import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sniper_pipeline.instance import ensure_dagster_home
-from sniper_pipeline.intervals import interval_seconds
 from sniper_pipeline.settings.errors import ConfigError
+from sniper_pipeline.settings.instance import ensure_dagster_home
 
 if TYPE_CHECKING:
-    from sniper_pipeline.coinglass.replay.recordings import RecordingIndex
+    from sniper_pipeline.replay.recordings import RecordingIndex
 
 # The replay server accepts any non-empty key; this one is only ever sent to loopback.
 REPLAY_PLACEHOLDER_KEY = "replay-local"
@@ -31,7 +30,7 @@ class UsageError(Exception):
 
 def replay_folder(replay_dir: Path | None) -> Path:
     """The recordings folder a replay command serves: --replay-dir, else the shipped sample."""
-    from sniper_pipeline.coinglass.replay.sample import sample_dir
+    from sniper_pipeline.replay.sample import sample_dir
 
     return replay_dir or sample_dir()
 
@@ -39,7 +38,7 @@ def replay_folder(replay_dir: Path | None) -> Path:
 def check_recordings(folder: Path) -> RecordingIndex:
     """Load every recording of the folder; any problem is one ConfigError line naming the file
     (a missing or corrupt file must stop a command before a job or server starts)."""
-    from sniper_pipeline.coinglass.replay.recordings import load_index
+    from sniper_pipeline.replay.recordings import load_index
 
     manifest = folder / "manifest.json"
     if not folder.is_dir():
@@ -60,26 +59,6 @@ def check_recordings(folder: Path) -> RecordingIndex:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def recordings_end(folder: Path, index: RecordingIndex | None = None) -> datetime:
-    """When every recorded bar has closed: the replay clock starts here, so a first backfill of
-    `history_days` reaches into the recordings whatever their dates."""
-    from sniper_pipeline.coinglass.replay.recordings import load_index
-
-    end_ms = 0
-    index = index or load_index(folder)
-    for endpoint in index.endpoints:
-        for rec in index.for_endpoint(endpoint):
-            interval = rec.params.get("interval")
-            if rec.time_field and interval and isinstance(rec.data, list) and rec.data:
-                last = max(
-                    int(row[rec.time_field]) for row in rec.data if row.get(rec.time_field) is not None
-                )
-                end_ms = max(end_ms, last + interval_seconds(interval) * 1000)
-    if not end_ms:
-        return datetime.now(UTC)
-    return datetime.fromtimestamp(end_ms / 1000, UTC)
 
 
 def check_replay_clock(*, live: bool, now: datetime | None, speed: float | None) -> None:
@@ -108,7 +87,9 @@ def api_environment(
         os.environ.pop("CG_BASE_URL", None)
         yield "live"
         return
-    from sniper_pipeline.coinglass.replay import FaultSpecError, ReplayServer, parse_faults
+    from sniper_pipeline.replay.faults import FaultSpecError, parse_faults
+    from sniper_pipeline.replay.recordings import recordings_end
+    from sniper_pipeline.replay.server import ReplayServer
 
     folder = replay_folder(replay_dir)
     index = check_recordings(folder)

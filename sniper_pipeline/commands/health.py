@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sniper_pipeline import health
 from sniper_pipeline.commands.environment import api_environment
+from sniper_pipeline.ingest import health
 
 
 def health_command(*, live: bool, replay_dir: Path | None, max_usage_share: float) -> int:
     with api_environment(live=live, replay_dir=replay_dir):
         from sniper_pipeline.coinglass.client import CoinGlassClient
-        from sniper_pipeline.runtime import load_runtime
+        from sniper_pipeline.ingest.runtime import load_runtime
         from sniper_pipeline.warehouse.engine import make_engine
 
         runtime = load_runtime()

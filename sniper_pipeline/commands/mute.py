@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import suppress
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sniper_pipeline.commands.environment import UsageError
 from sniper_pipeline.commands.preflight import (
@@ -22,13 +22,14 @@ from sniper_pipeline.delivery.policy import GLOBAL_SCOPE, Mute
 from sniper_pipeline.delivery.settings import ConfiguredMute, load_delivery_settings, normalize_scope
 from sniper_pipeline.settings.coins import CoinsConfig
 from sniper_pipeline.settings.errors import ConfigError
+from sniper_pipeline.settings.timeutil import utc_now_naive
 from sniper_pipeline.warehouse.engine import make_engine
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    return utc_now_naive()
 
 
 def _label(scope: str) -> str:

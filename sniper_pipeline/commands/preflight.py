@@ -20,11 +20,11 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect, text
 
 from sniper_pipeline.commands.environment import UsageError, check_recordings, replay_folder
+from sniper_pipeline.ingest.sources import load_manifest, plan_from_manifest, plan_live
 from sniper_pipeline.settings.coins import CoinsConfig, load_coins
 from sniper_pipeline.settings.errors import ConfigError
 from sniper_pipeline.settings.layers import load_layers
 from sniper_pipeline.settings.paths import config_dir
-from sniper_pipeline.sources import load_manifest, plan_from_manifest, plan_live
 from sniper_pipeline.warehouse.url import WarehouseLocation, warehouse_location
 
 # Tables that name the coins a warehouse holds data for (any may be missing in a fresh one).

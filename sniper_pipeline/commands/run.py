@@ -130,7 +130,7 @@ def run_command(
         from sniper_pipeline.defs.ops.jobs import COIN_SCAN_JOB, SNAPSHOTS_JOB
         from sniper_pipeline.defs.ops.pools import create_pool_limits, definition_pools
         from sniper_pipeline.defs.ops.report import FINALIZE_JOB
-        from sniper_pipeline.runtime import cached_runtime
+        from sniper_pipeline.ingest.runtime import cached_runtime
 
         runtime = cached_runtime()
         definitions = defs()

@@ -62,7 +62,7 @@ def serve_command(
 def _create_pool_limits() -> None:
     """Before the daemon can start runs side by side (see defs/ops/pools.py). In a child process:
     loading the definitions here would leave helper processes in this one."""
-    subprocess.run([sys.executable, "-m", "sniper_pipeline.defs.ops.pools"], check=True)
+    subprocess.run([sys.executable, "-m", "sniper_pipeline.commands.pools"], check=True)
 
 
 def supervise(cmd: Sequence[str], *, grace_s: float = GRACE_S) -> int:

@@ -17,10 +17,10 @@ from sniper_pipeline.commands.preflight import (
     resolve_coin,
     warehouse_coins,
 )
-from sniper_pipeline.configgen import NoBarsError, UniversalConfigGenerator, WarehouseBars
 from sniper_pipeline.settings.errors import ConfigError
 from sniper_pipeline.settings.paths import config_dir
-from sniper_pipeline.settings.signals import load_engine_params
+from sniper_pipeline.signals.configgen import NoBarsError, UniversalConfigGenerator, WarehouseBars
+from sniper_pipeline.signals.settings import load_engine_params
 from sniper_pipeline.warehouse.engine import make_engine
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

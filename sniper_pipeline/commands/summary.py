@@ -14,7 +14,7 @@ from sqlalchemy import func, inspect, select
 
 from sniper_pipeline.commands.remedies import ERROR, WARNING, Problem, explain_check, explain_run_failure
 from sniper_pipeline.ingest.layers import LAYER_TABLES
-from sniper_pipeline.runtime import Runtime
+from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.settings.layers import LAYERS
 from sniper_pipeline.settings.paths import reports_dir
 from sniper_pipeline.warehouse.engine import make_engine

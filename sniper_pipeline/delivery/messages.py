@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sniper_pipeline.intervals import interval_delta
+from sniper_pipeline.settings.timeutil import interval_delta
 
 TITLE_PREFIX = "[sniper]"
 MAX_DIGEST_LINES = 40  # a digest names at most this many events, then counts the rest

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete, select
 
 from sniper_pipeline.delivery.policy import Mute
-from sniper_pipeline.delivery.settings import ConfiguredMute, naive_utc, normalize_scope
+from sniper_pipeline.delivery.settings import ConfiguredMute, normalize_scope
+from sniper_pipeline.settings.timeutil import UNIT_SECONDS, naive_utc
 from sniper_pipeline.warehouse.tables import mutes as mutes_table
 from sniper_pipeline.warehouse.upsert import upsert
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 # `sniper mute` is for maintenance windows and noisy days; a hold longer than this belongs in
@@ -35,7 +35,7 @@ def parse_duration(text: str, maximum: timedelta | None = None) -> timedelta:
     parts = _DURATION_PART.findall(compact)
     if not compact or "".join(n + u for n, u in parts) != compact:
         raise ValueError(f"not a duration: {text!r} (e.g. 30m, 2h, 1h30m, 1d, 1w)")
-    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    seconds = sum(float(n) * UNIT_SECONDS[u] for n, u in parts)
     if seconds <= 0:
         raise ValueError(f"duration must be positive: {text!r}")
     # Compared in seconds: a huge count ("99999999w") would overflow timedelta first.

@@ -27,11 +27,11 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, and_, func, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 
 from sniper_pipeline.delivery import policy
@@ -39,7 +39,8 @@ from sniper_pipeline.delivery.channels import Channel
 from sniper_pipeline.delivery.messages import Message, digest_message, event_message
 from sniper_pipeline.delivery.mutes import active_mutes
 from sniper_pipeline.delivery.notifier import Sender, SendOutcome
-from sniper_pipeline.delivery.settings import DeliverySettings, naive_utc
+from sniper_pipeline.delivery.settings import DeliverySettings
+from sniper_pipeline.settings.timeutil import naive_utc, naive_utc_stamp, utc_now_naive
 from sniper_pipeline.warehouse.tables import alert_events, outbox
 
 log = logging.getLogger(__name__)
@@ -77,9 +78,7 @@ def _timestamp(value: Any) -> datetime:
     if isinstance(value, str):
         value = pd.Timestamp(value)
     if isinstance(value, pd.Timestamp):
-        if value.tzinfo is not None:
-            value = value.tz_convert("UTC").tz_localize(None)
-        return value.to_pydatetime()
+        return naive_utc_stamp(value).to_pydatetime()
     if isinstance(value, datetime):
         return naive_utc(value)
     raise ValueError(f"not a timestamp: {value!r}")
@@ -575,7 +574,7 @@ def resolve_in_doubt(
     Only rows in doubt are touched."""
     if action not in ("resend", "mark_delivered"):
         raise ValueError(f"unknown action {action!r}: use 'resend' or 'mark_delivered'")
-    now = naive_utc(now) if now is not None else datetime.now(UTC).replace(tzinfo=None)
+    now = naive_utc(now) if now is not None else utc_now_naive()
     conditions = [outbox.c.status == policy.IN_DOUBT]
     if dedup_key is not None:
         conditions.append(outbox.c.dedup_key == dedup_key)
@@ -630,19 +629,3 @@ def _as_due(row: Mapping[str, Any]) -> policy.Due:
         created_at=row["created_at"],
         attempts=int(row["attempts"] or 0),
     )
-
-
-def next_due(engine: Engine) -> datetime | None:
-    """When the earliest pending row is due (for a caller scheduling the next `deliver_due`)."""
-    with engine.connect() as conn:
-        value = conn.execute(
-            select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status == policy.PENDING)
-        ).scalar()
-    return value if isinstance(value, datetime) else None
-
-
-def outbox_status_counts(engine: Engine) -> dict[str, int]:
-    """Rows per status, for run metadata and the summary."""
-    with engine.connect() as conn:
-        rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)).tuples()
-        return {status: int(n) for status, n in rows}

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sniper_pipeline.intervals import interval_delta
+from sniper_pipeline.settings.timeutil import interval_delta
 
 PENDING = "pending"
 DELIVERED = "delivered"

@@ -7,21 +7,17 @@ usual place for them is the environment (`SNIPER_ALERT_URLS`, see `channels.py`)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sniper_pipeline.delivery.policy import GLOBAL_SCOPE
 from sniper_pipeline.settings.paths import config_dir as default_config_dir
+from sniper_pipeline.settings.timeutil import naive_utc
 from sniper_pipeline.settings.yamlfile import load_model
 
 FILE_NAME = "delivery.yaml"
-
-
-def naive_utc(value: datetime) -> datetime:
-    """Times are naive UTC everywhere in the warehouse; an aware value is converted first."""
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 def normalize_scope(coin: str | None) -> str:

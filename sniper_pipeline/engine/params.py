@@ -1,7 +1,7 @@
 """Engine parameters: frozen dataclasses holding the defaults of design.md section 4.
 
 `config/thresholds.yaml` and `config/alerts.yaml` carry the same defaults; they are
-loaded and validated by `sniper_pipeline.settings.signals`, which builds these objects.
+loaded and validated by `sniper_pipeline.signals.settings`, which builds these objects.
 The checks in `__post_init__` only guard programmatic use (tests, notebooks).
 """
 
@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sniper_pipeline.intervals import interval_seconds
+from sniper_pipeline.settings.timeutil import interval_seconds
 
 TriggerLevel = Literal["extreme", "action"]
 

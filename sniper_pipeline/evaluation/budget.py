@@ -24,18 +24,3 @@ def notifications(events: pd.DataFrame) -> pd.DataFrame:
 def weeks_between(start: pd.Timestamp, end: pd.Timestamp) -> float:
     """Length of [start, end) in weeks."""
     return float((end - start) / WEEK)
-
-
-def notifications_per_week(
-    events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, coins: list[str] | None = None
-) -> pd.Series:
-    """Counted notifications per coin per week with bar time in [start, end); coins without any
-    get 0 (pass `coins` so a quiet coin is listed)."""
-    weeks = weeks_between(start, end)
-    sent = notifications(events)
-    if not sent.empty:
-        ts = pd.to_datetime(sent["ts"], utc=True)
-        sent = sent[(ts >= start) & (ts < end)]
-    counts = sent.groupby("coin").size() if not sent.empty else pd.Series(dtype="int64")
-    index = sorted(set(coins or []) | set(counts.index))
-    return (counts.reindex(index, fill_value=0) / weeks).astype(float) if weeks > 0 else counts * float("nan")

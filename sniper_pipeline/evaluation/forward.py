@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from sniper_pipeline.intervals import interval_seconds
+from sniper_pipeline.settings.timeutil import interval_seconds
 
 FloatArray = NDArray[np.float64]
 

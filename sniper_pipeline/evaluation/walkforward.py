@@ -32,7 +32,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from sniper_pipeline.engine import EngineParams, run_engine
-from sniper_pipeline.intervals import interval_seconds
+from sniper_pipeline.settings.timeutil import interval_seconds
 
 from .budget import notifications, weeks_between
 from .forward import Horizon, default_horizons, forward_metrics, price_step_seconds

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select
 
-from sniper_pipeline.sources import CoinPlan
+from sniper_pipeline.ingest.sources import CoinPlan
 from sniper_pipeline.warehouse.tables import coin_layer_sources
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -12,7 +12,8 @@ from sqlalchemy import Connection, Engine, Table, func, select
 
 from sniper_pipeline.coinglass.client import CoinGlassClient
 from sniper_pipeline.coinglass.endpoints import fetch_series
-from sniper_pipeline.sources import ResolvedSource
+from sniper_pipeline.ingest.sources import ResolvedSource
+from sniper_pipeline.settings.timeutil import utc_now_naive
 from sniper_pipeline.warehouse import tables as t
 from sniper_pipeline.warehouse.upsert import UpsertStats, frame_records, max_closed_ts, upsert, would_change
 
@@ -123,7 +124,7 @@ def fetch_layer(
         duplicates_dropped=parsed.duplicates_dropped,
         was_unsorted=parsed.was_unsorted,
         open_bars=parsed.open_bars,
-        frame=table_frame(coin, source, parsed.frame, datetime.now(UTC).replace(tzinfo=None)),
+        frame=table_frame(coin, source, parsed.frame, utc_now_naive()),
     )
 
 

@@ -11,9 +11,9 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from sniper_pipeline.ingest.layers import LayerFetch, LayerIngest, changes_rows, store_layer
-from sniper_pipeline.intervals import interval_delta
 from sniper_pipeline.quality.outcomes import FrameValidation
 from sniper_pipeline.quality.validate import unchanged_frame, validate_frames
+from sniper_pipeline.settings.timeutil import interval_delta
 
 Watermark: TypeAlias = pd.Timestamp | None  # the last closed bar stored, if any
 

@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from sniper_pipeline.coinglass import endpoints
 from sniper_pipeline.coinglass.client import CoinGlassClient
 from sniper_pipeline.coinglass.errors import BadRequestError
-from sniper_pipeline.intervals import interval_seconds
 from sniper_pipeline.settings.coins import CoinsConfig
+from sniper_pipeline.settings.timeutil import interval_seconds, utc_now_naive
 from sniper_pipeline.warehouse import tables as t
 from sniper_pipeline.warehouse.upsert import UpsertStats, frame_records, upsert
 
@@ -127,6 +127,6 @@ def ingest_etf_flows(client: CoinGlassClient, engine: Engine) -> SnapshotIngest:
         return result
     result.sources.append(endpoints.ETF_BITCOIN_FLOW_HISTORY)
     frame = parsed.frame.copy()
-    frame["ingested_at"] = datetime.now(UTC).replace(tzinfo=None)
+    frame["ingested_at"] = utc_now_naive()
     result.written = upsert(engine, t.raw_etf_flows, frame_records(frame, t.raw_etf_flows))
     return result

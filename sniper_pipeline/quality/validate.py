@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sniper_pipeline.intervals import interval_delta
 from sniper_pipeline.quality.outcomes import (
     ASCENDING_TS,
     CHECK_NAMES,
@@ -30,6 +29,7 @@ from sniper_pipeline.quality.outcomes import (
     FrameValidation,
 )
 from sniper_pipeline.quality.suites import ExpectationSpec, TableContract, contract_for
+from sniper_pipeline.settings.timeutil import interval_delta, naive_utc_columns, naive_utc_stamp
 
 _GX_LOCK = threading.Lock()
 
@@ -182,12 +182,7 @@ def preload_gx() -> None:
 
 def _prepare(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy GX can judge: a 0..n-1 index (sample rows are looked up by it) and tz-naive UTC times."""
-    prepared = frame.reset_index(drop=True)
-    for name in prepared.columns:
-        column = prepared[name]
-        if isinstance(column.dtype, pd.DatetimeTZDtype):
-            prepared[name] = column.dt.tz_convert("UTC").dt.tz_localize(None)
-    return prepared
+    return naive_utc_columns(frame.reset_index(drop=True))
 
 
 def _run_gx(table: str, frame: pd.DataFrame, specs: Sequence[ExpectationSpec]) -> list[_Result]:
@@ -390,14 +385,21 @@ def _samples(failed: list[_Result], frame: pd.DataFrame, contract: TableContract
     return samples
 
 
-def _empty(name: str) -> CheckOutcome:
+def _passed_unchecked(name: str, description: str, metadata: dict[str, Any]) -> CheckOutcome:
+    """A check that passes because there was nothing for it to judge."""
     return CheckOutcome(
         name=name,
         passed=True,
         severity=CHECK_SEVERITY[name],
         errored=False,
-        description="empty frame: nothing to validate, nothing to write",
-        metadata={"element_count": 0, "empty": True},
+        description=description,
+        metadata=metadata,
+    )
+
+
+def _empty(name: str) -> CheckOutcome:
+    return _passed_unchecked(
+        name, "empty frame: nothing to validate, nothing to write", {"element_count": 0, "empty": True}
     )
 
 
@@ -405,14 +407,7 @@ def _empty(name: str) -> CheckOutcome:
 
 
 def _fresh_skipped(reason: str) -> CheckOutcome:
-    return CheckOutcome(
-        name=FRESH,
-        passed=True,
-        severity=CHECK_SEVERITY[FRESH],
-        errored=False,
-        description=f"freshness not checked: {reason}",
-        metadata={"skipped": reason},
-    )
+    return _passed_unchecked(FRESH, f"freshness not checked: {reason}", {"skipped": reason})
 
 
 def _freshness(
@@ -437,7 +432,7 @@ def _freshness(
     closed = frame["is_closed"].eq(True).fillna(False).astype(bool) if "is_closed" in frame else None
     ts = frame.loc[closed, "ts"] if closed is not None else frame["ts"]
     newest = ts.max()
-    clock = _naive_utc(now)
+    clock = naive_utc_stamp(now)
     if pd.isna(newest):
         return stale("no closed bar in the frame", now=clock.isoformat())
     age = clock - newest
@@ -466,11 +461,6 @@ def _freshness(
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def _naive_utc(moment: datetime | pd.Timestamp) -> pd.Timestamp:
-    stamp = pd.Timestamp(moment)
-    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
 def _short(text: str) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from sniper_pipeline.report.data import load_report_data
 from sniper_pipeline.report.html import render_page
+from sniper_pipeline.settings.timeutil import naive_utc
 
 __all__ = ["write_report"]
 
@@ -29,8 +30,7 @@ def write_report(
     against the newest bar in the warehouse instead, so a replayed recording reads the same."""
     if now is None:
         now = datetime.now(UTC)
-    if now.tzinfo is not None:
-        now = now.astimezone(UTC).replace(tzinfo=None)
+    now = naive_utc(now)
     page = render_page(load_report_data(engine, coins), now)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sniper_pipeline.intervals import interval_delta
 from sniper_pipeline.report.data import ReportData, open_episode, parse_layers_json, threshold_columns
 from sniper_pipeline.report.fmt import fmt_value
+from sniper_pipeline.settings.timeutil import interval_delta
 
 LEVEL_NAMES = ("none", "watch", "action", "extreme")
 # A series is flagged once its newest bar is this many of its own intervals behind the data.

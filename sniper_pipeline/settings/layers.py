@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sniper_pipeline.intervals import INTERVALS
+from sniper_pipeline.settings.timeutil import INTERVALS
 from sniper_pipeline.settings.yamlfile import load_model
 
 LAYERS: tuple[str, ...] = ("funding", "open_interest", "liquidation", "taker")

@@ -275,8 +275,3 @@ class ReplayWsServer:
                 return
             if self.interval > 0:
                 await asyncio.sleep(self.interval)
-
-
-def start_replay_ws(pushes: Path | str | Iterable[dict[str, Any]], **options: Any) -> ReplayWsServer:
-    """A started server on a free loopback port (`server.url`); stop it with `server.stop()`."""
-    return ReplayWsServer(pushes, **options).start()

@@ -38,6 +38,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 from sniper_pipeline.settings.paths import data_dir
+from sniper_pipeline.settings.timeutil import to_epoch_ms
 from sniper_pipeline.stream.orders import SIDE_LONG, SIDE_SHORT, LiquidationOrder
 
 ENV_VAR = "SNIPER_STREAM_URL"
@@ -165,11 +166,6 @@ def write_orders(
     return new
 
 
-def _epoch_ms(moment: datetime) -> int:
-    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return int(aware.timestamp() * 1000)
-
-
 def bar_totals(
     engine: Engine,
     coin: str,
@@ -190,31 +186,11 @@ def bar_totals(
         func.coalesce(func.sum(case((t.side == SIDE_SHORT, t.vol_usd), else_=0.0)), 0.0),
     ).where(
         t.base_asset.in_(assets),
-        t.time_ms >= _epoch_ms(bar_open),
-        t.time_ms < _epoch_ms(bar_close),
+        t.time_ms >= to_epoch_ms(bar_open),
+        t.time_ms < to_epoch_ms(bar_close),
     )
     if exchanges:
         query = query.where(func.lower(t.exchange).in_(sorted({e.strip().lower() for e in exchanges})))
     with engine.connect() as conn:
         long_usd, short_usd = conn.execute(query).one()
     return float(cast(float, long_usd)), float(cast(float, short_usd))
-
-
-def count_orders(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(liquidation_orders)).scalar_one())
-
-
-def read_orders(engine: Engine, coin: str | None = None) -> list[LiquidationOrder]:
-    """Stored orders in time order (inspection and tests)."""
-    t = liquidation_orders.c
-    query = select(t.exchange, t.symbol, t.base_asset, t.side, t.price, t.vol_usd, t.time_ms).order_by(
-        t.time_ms, t.order_id
-    )
-    if coin is not None:
-        query = query.where(t.base_asset == coin.upper())
-    with engine.connect() as conn:
-        return [
-            LiquidationOrder(r.exchange, r.symbol, r.base_asset, int(r.side), r.price, r.vol_usd, r.time_ms)
-            for r in conn.execute(query)
-        ]

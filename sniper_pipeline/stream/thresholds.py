@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sniper_pipeline.intervals import INTERVALS
 from sniper_pipeline.settings.paths import data_dir
+from sniper_pipeline.settings.timeutil import INTERVALS
 
 FILE_NAME = "stream_thresholds.json"
 ACTION_KEY = "liq_total_action_usd"

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, column, delete, inspect, select, text
 from sqlalchemy import table as sa_table
 
 from sniper_pipeline.engine import event_layers
+from sniper_pipeline.settings.timeutil import naive_utc_columns, naive_utc_stamp, naive_utc_times
 from sniper_pipeline.warehouse.engine import lock_ddl
 from sniper_pipeline.warehouse.tables import alert_events, percentile_configs
 from sniper_pipeline.warehouse.upsert import UpsertStats, append_frame, frame_records, upsert
@@ -21,20 +22,12 @@ LAYER_UNITS = {"funding": "bps_8h", "oi": "pct", "liq": "usd", "taker": "ratio"}
 LEVEL_CODES = {"none": 0, "watch": 1, "action": 2, "extreme": 3}
 
 
-def _naive_utc(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for name in out.columns:
-        if isinstance(out[name].dtype, pd.DatetimeTZDtype):
-            out[name] = out[name].dt.tz_convert("UTC").dt.tz_localize(None)
-    return out
-
-
 def replace_coin_rows(engine: Engine, table_name: str, coins: list[str], frame: pd.DataFrame) -> int:
     """Swap these coins' rows of a derived table in one transaction (re-runs are idempotent).
 
     The table follows the frame's columns; when the engine's columns change (other percentiles
     configured), the derived table is rebuilt."""
-    frame = _naive_utc(frame)
+    frame = naive_utc_columns(frame)
     with engine.begin() as conn:
         lock_ddl(conn)  # the first run of several scans at once creates the table once
         exists = inspect(conn).has_table(table_name)
@@ -86,7 +79,7 @@ def insert_alert_events(
                 "event": event["event"],
                 "tier": event["tier"],
                 "direction": event["direction"],
-                "bar_ts": pd.Timestamp(event["ts"]).tz_convert("UTC").tz_localize(None).to_pydatetime(),
+                "bar_ts": naive_utc_stamp(event["ts"]).to_pydatetime(),
                 "interval": event["interval"],
                 "layers_json": _layers_json(event),
                 "decided_at": decided_at,
@@ -107,7 +100,7 @@ def store_percentile_config(engine: Engine, config: dict[str, Any], generated_at
     frame["params_hash"] = config["params_hash"]
     frame["generated_at"] = generated_at
     for name in ("data_from", "data_through"):
-        frame[name] = pd.to_datetime(frame[name], utc=True).dt.tz_localize(None)
+        frame[name] = naive_utc_times(frame[name])
     keep = ["generated_at"]
     return upsert(
         engine,

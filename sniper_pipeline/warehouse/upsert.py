@@ -15,6 +15,8 @@ from sqlalchemy import Connection, Engine, Table, and_, column, select, tuple_
 from sqlalchemy import table as sa_table
 from sqlalchemy.dialects.postgresql import insert
 
+from sniper_pipeline.settings.timeutil import naive_utc_stamp
+
 _CHUNK = 500
 
 
@@ -35,11 +37,7 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, pd.Timestamp):
-        return (
-            value.tz_convert("UTC").tz_localize(None).to_pydatetime()
-            if value.tzinfo
-            else value.to_pydatetime()
-        )
+        return naive_utc_stamp(value).to_pydatetime()
     if hasattr(value, "item"):  # numpy scalar
         return value.item()
     return value

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from sniper_pipeline.coinglass.replay import ReplayServer
-from sniper_pipeline.coinglass.replay.sample import sample_dir
+from sniper_pipeline.replay.sample import sample_dir
+from sniper_pipeline.replay.server import ReplayServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SYNTHETIC_DIR = REPO_ROOT / "sniper_pipeline_tests" / "fixtures" / "synthetic"
 SYNTHETIC_ENDPOINTS_DIR = SYNTHETIC_DIR / "endpoints"
 SYNTHETIC_DRIFT_DIR = SYNTHETIC_DIR / "drift"
-# The team's shared folder sits next to the checkout (design.md: ../shared); absent in a fresh clone.
+# The team's shared folder sits next to the checkout (../shared); absent in a fresh clone.
 SHARED_DIR = REPO_ROOT.parent / "shared"
 SHARED_REAL_DIR = SHARED_DIR / "fixtures" / "coinglass-real"
 

@@ -31,14 +31,14 @@ from sniper_pipeline.coinglass.errors import (
     TransportError,
 )
 from sniper_pipeline.coinglass.parsing import UNIT_BASE_COIN, UNIT_USD
-from sniper_pipeline.coinglass.replay import ReplayServer
-from sniper_pipeline.coinglass.transport import RecordingSleeper
+from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline_tests.coinglass.conftest import (
     SYNTHETIC_DRIFT_DIR,
     SYNTHETIC_ENDPOINTS_DIR,
     TEST_KEY,
     ReplayFactory,
 )
+from sniper_pipeline_tests.coinglass.support import RecordingSleeper, series_page
 
 SECRET = "cg-live-key-7f3a9c2e41d84b6f"  # distinctive, so any leak is found by substring search
 LAST_BAR = pd.Timestamp("2025-05-20T16:00:00Z")  # the sample's last 4h bar
@@ -73,18 +73,26 @@ def synthetic_client(synthetic_server: ReplayServer) -> CoinGlassClient:
 
 def test_layer_endpoints_on_the_recordings(sample_client: CoinGlassClient) -> None:
     c = sample_client
-    funding = ep.funding_rate_history(c, "Binance", "BTCUSDT", "8h")
+    funding = series_page(c, ep.FUNDING_HISTORY, exchange="Binance", symbol="BTCUSDT", interval="8h")
     assert len(funding) == 543 and funding.frame["close"].dtype == float
-    assert len(ep.funding_rate_oi_weight_history(c, "BTC", "4h")) == 1000  # the API's default limit
-    oi = ep.open_interest_aggregated_history(c, "BTC", "4h", limit=5)
+    assert (
+        len(series_page(c, ep.FUNDING_OI_WEIGHT_HISTORY, symbol="BTC", interval="4h")) == 1000
+    )  # the API's default limit
+    oi = series_page(c, ep.OI_AGGREGATED_HISTORY, symbol="BTC", interval="4h", limit=5)
     assert len(oi) == 5 and oi.frame["ts"].iloc[-1] == LAST_BAR
-    liq = ep.liquidation_aggregated_history(c, "BTC", "4h", ["Binance"], limit=10)
+    liq = series_page(
+        c, ep.LIQUIDATION_AGGREGATED_HISTORY, symbol="BTC", interval="4h", exchange_list=["Binance"], limit=10
+    )
     assert list(liq.frame.columns) == ["ts", "long_liquidation_usd", "short_liquidation_usd", "is_closed"]
-    taker = ep.taker_aggregated_history(c, "BTC", "1d", "Binance")
+    taker = series_page(c, ep.TAKER_AGGREGATED_HISTORY, symbol="BTC", interval="1d", exchange_list="Binance")
     assert len(taker) == 181 and taker.value_unit == UNIT_USD
-    spot_taker = ep.taker_aggregated_history(c, "ETH", "4h", "Binance", spot=True, limit=3)
+    spot_taker = series_page(
+        c, ep.SPOT_TAKER_AGGREGATED_HISTORY, symbol="ETH", interval="4h", exchange_list="Binance", limit=3
+    )
     assert len(spot_taker) == 3
-    legacy = ep.taker_pair_history(c, "Binance", "BTCUSDT", "4h", legacy=True, limit=50)
+    legacy = series_page(
+        c, ep.TAKER_PAIR_HISTORY_LEGACY, exchange="Binance", symbol="BTCUSDT", interval="4h", limit=50
+    )
     assert legacy.value_unit == UNIT_BASE_COIN and set(legacy.frame["value_unit"]) == {UNIT_BASE_COIN}
     etf = ep.etf_bitcoin_flow_history(c)
     assert len(etf) == 354 and (~etf.frame["is_published"]).any()
@@ -100,9 +108,11 @@ def test_reference_and_price_endpoints_on_the_recordings(sample_client: CoinGlas
     assert ("Binance", "BTCUSDT") in set(
         zip(instruments["exchange"], instruments["instrument_id"], strict=True)
     )
-    spot = ep.spot_price_history(c, "Binance", "BTCUSDT", "1d")
+    spot = series_page(c, ep.SPOT_PRICE_HISTORY, exchange="Binance", symbol="BTCUSDT", interval="1d")
     assert len(spot) == 181 and spot.frame["volume_usd"].notna().all()
-    futures = ep.futures_price_history(c, "Binance", "BTCUSDT", "4h", limit=20)
+    futures = series_page(
+        c, ep.FUTURES_PRICE_HISTORY, exchange="Binance", symbol="BTCUSDT", interval="4h", limit=20
+    )
     assert len(futures) == 20 and "volume_usd" in futures.frame
 
 
@@ -116,11 +126,13 @@ def test_endpoints_with_only_synthetic_fixtures(synthetic_client: CoinGlassClien
         and pairs["exchange"].nunique() == 8
     )
     assert set(ep.supported_exchange_pairs(c, "Binance").frame["exchange"]) == {"Binance"}
-    v2 = ep.taker_pair_history(c, "Binance", "BTCUSDT", "4h")
+    v2 = series_page(c, ep.TAKER_PAIR_HISTORY, exchange="Binance", symbol="BTCUSDT", interval="4h")
     assert (
         len(v2) == 36 and v2.value_unit == UNIT_USD and v2.frame["buy_volume"].min() > 1e6
     )  # USD magnitudes
-    pair_liq = ep.liquidation_pair_history(c, "Binance", "ETHUSDT", "4h")
+    pair_liq = series_page(
+        c, ep.LIQUIDATION_PAIR_HISTORY, exchange="Binance", symbol="ETHUSDT", interval="4h"
+    )
     assert len(pair_liq) == 36 and pair_liq.frame["ts"].iloc[-1] == LAST_BAR
     orders = ep.liquidation_orders(c, "Binance", "BTC", 10000.0)  # sent as "10000"
     assert (
@@ -177,13 +189,13 @@ def test_client_errors_are_mapped_and_not_retried(
 
 def test_unknown_symbol_is_not_found(sample_client: CoinGlassClient) -> None:
     with pytest.raises(NotFoundError) as info:
-        ep.open_interest_aggregated_history(sample_client, "NOPE", "4h")
+        series_page(sample_client, ep.OI_AGGREGATED_HISTORY, symbol="NOPE", interval="4h")
     assert info.value.http_status == 404 and "NOPE" in str(info.value)
 
 
 def test_unrecorded_combination_is_a_bad_request(sample_client: CoinGlassClient) -> None:
     with pytest.raises(BadRequestError) as info:
-        ep.open_interest_aggregated_history(sample_client, "BTC", "1h")
+        series_page(sample_client, ep.OI_AGGREGATED_HISTORY, symbol="BTC", interval="1h")
     assert info.value.http_status == 400 and not isinstance(info.value, NotFoundError)
 
 
@@ -365,17 +377,47 @@ def test_client_side_validation_sends_nothing(replay_factory: ReplayFactory) -> 
     server = replay_factory()
     client, _ = make_client(server)
     with pytest.raises(InvalidParameterError, match="1m 3m 5m"):
-        ep.funding_rate_history(client, "Binance", "BTCUSDT", "2h")
+        ep.fetch_series(
+            client,
+            ep.FUNDING_HISTORY,
+            {"exchange": "Binance", "symbol": "BTCUSDT", "interval": "2h"},
+            since=None,
+            history_days=1,
+        )
     with pytest.raises(InvalidParameterError, match="exchange_list"):
-        ep.liquidation_aggregated_history(client, "BTC", "4h", [])
+        ep.fetch_series(
+            client,
+            ep.LIQUIDATION_AGGREGATED_HISTORY,
+            {"symbol": "BTC", "interval": "4h", "exchange_list": []},
+            since=None,
+            history_days=1,
+        )
     with pytest.raises(InvalidParameterError, match="missing"):
-        ep.funding_rate_history(client, "", "BTCUSDT", "8h")
+        ep.fetch_series(
+            client,
+            ep.FUNDING_HISTORY,
+            {"exchange": "", "symbol": "BTCUSDT", "interval": "8h"},
+            since=None,
+            history_days=1,
+        )
     with pytest.raises(InvalidParameterError, match="limit"):
-        ep.open_interest_aggregated_history(client, "BTC", "4h", limit=5000)
+        ep.fetch_series(
+            client,
+            ep.OI_AGGREGATED_HISTORY,
+            {"symbol": "BTC", "interval": "4h", "limit": 5000},
+            since=None,
+            history_days=1,
+        )
     with pytest.raises(InvalidParameterError, match="range"):
         ep.liquidation_exchange_list(client, "BTC", "2h")
     with pytest.raises(InvalidParameterError, match="unit"):
-        ep.open_interest_aggregated_history(client, "BTC", "4h", unit="eur")
+        ep.fetch_series(
+            client,
+            ep.OI_AGGREGATED_HISTORY,
+            {"symbol": "BTC", "interval": "4h", "unit": "eur"},
+            since=None,
+            history_days=1,
+        )
     with pytest.raises(AuthError, match="CG_API_KEY"):
         CoinGlassClient(server.base_url, "  ")
     assert server.request_log == []
@@ -438,7 +480,7 @@ def test_simulated_now_hides_later_bars_and_flags_the_open_one(replay_factory: R
     server = replay_factory(now=datetime(2025, 5, 20, 18, tzinfo=UTC))  # inside the 16:00 bar
     client, _ = make_client(server)
     client.sync_clock()
-    parsed = ep.open_interest_aggregated_history(client, "BTC", "4h", limit=3)
+    parsed = series_page(client, ep.OI_AGGREGATED_HISTORY, symbol="BTC", interval="4h", limit=3)
     assert parsed.frame["ts"].iloc[-1] == LAST_BAR
     assert parsed.frame["is_closed"].tolist() == [True, True, False] and parsed.open_bars == 1
 
@@ -449,11 +491,15 @@ def test_simulated_now_hides_later_bars_and_flags_the_open_one(replay_factory: R
 def test_drift_folder_through_the_server() -> None:
     with ReplayServer(SYNTHETIC_DRIFT_DIR) as server:
         client, _ = make_client(server)
-        liq = ep.liquidation_aggregated_history(client, "BTC", "4h", "Binance")
+        liq = series_page(
+            client, ep.LIQUIDATION_AGGREGATED_HISTORY, symbol="BTC", interval="4h", exchange_list="Binance"
+        )
         assert liq.rows_received == 33 and liq.duplicates_dropped == 3 and len(liq) == 30
-        oi = ep.open_interest_aggregated_history(client, "BTC", "4h")
+        oi = series_page(client, ep.OI_AGGREGATED_HISTORY, symbol="BTC", interval="4h")
         assert oi.frame["close"].isna().sum() == 2 and oi.frame["open"].dtype == float
-        funding = ep.funding_rate_history(client, "Gate", "BTC_USDT", "8h")  # renamed exchange
+        funding = series_page(
+            client, ep.FUNDING_HISTORY, exchange="Gate", symbol="BTC_USDT", interval="8h"
+        )  # renamed exchange
         assert len(funding) == 25 and funding.frame["close"].isna().sum() == 1
         etf = ep.etf_bitcoin_flow_history(client)
         assert etf.frame["price_usd"].isna().sum() == 2
@@ -472,7 +518,7 @@ def test_renamed_field_through_the_server_is_schema_drift(tmp_path: Path) -> Non
     with ReplayServer(tmp_path) as server:
         client, _ = make_client(server)
         with pytest.raises(MalformedResponseError) as info:
-            ep.open_interest_aggregated_history(client, "BTC", "4h")
+            series_page(client, ep.OI_AGGREGATED_HISTORY, symbol="BTC", interval="4h")
     text = str(info.value)
     assert "'high'" in text and "'hi'" in text and ep.OI_AGGREGATED_HISTORY in text
 

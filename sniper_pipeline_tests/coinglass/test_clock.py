@@ -14,17 +14,14 @@ from sniper_pipeline.coinglass.clock import (
     ServerDateClock,
     SystemClock,
     floor_to_interval,
-    from_epoch_ms,
     interval_seconds,
-    is_bar_closed,
     last_closed_bar_open,
-    to_epoch_ms,
-    to_utc,
     validate_interval,
 )
 from sniper_pipeline.coinglass.errors import InvalidParameterError
-from sniper_pipeline.coinglass.transport import RecordingSleeper
+from sniper_pipeline.settings.timeutil import from_epoch_ms, to_epoch_ms, to_utc
 from sniper_pipeline_tests.coinglass.conftest import TEST_KEY, ReplayFactory
+from sniper_pipeline_tests.coinglass.support import RecordingSleeper
 
 SIM_NOW = datetime(2025, 5, 21, tzinfo=UTC)
 
@@ -44,8 +41,8 @@ def test_unknown_interval_is_a_clear_client_side_error(bad: str) -> None:
 
 def test_bar_closes_at_open_plus_interval() -> None:
     bar = datetime(2025, 5, 20, 16, tzinfo=UTC)
-    assert not is_bar_closed(bar, "4h", datetime(2025, 5, 20, 19, 59, 59, tzinfo=UTC))
-    assert is_bar_closed(bar, "4h", datetime(2025, 5, 20, 20, tzinfo=UTC))
+    assert last_closed_bar_open(datetime(2025, 5, 20, 19, 59, 59, tzinfo=UTC), "4h") < bar
+    assert last_closed_bar_open(datetime(2025, 5, 20, 20, tzinfo=UTC), "4h") == bar
     assert last_closed_bar_open(datetime(2025, 5, 20, 21, 30, tzinfo=UTC), "4h") == datetime(
         2025, 5, 20, 16, tzinfo=UTC
     )

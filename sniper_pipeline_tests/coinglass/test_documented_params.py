@@ -24,20 +24,26 @@ from sniper_pipeline.coinglass import endpoints as ep
 from sniper_pipeline.coinglass.client import CoinGlassClient
 from sniper_pipeline.coinglass.errors import InvalidParameterError
 from sniper_pipeline.coinglass.parsing import UNIT_BASE_COIN, UNIT_USD
-from sniper_pipeline.coinglass.replay import ReplayServer
-from sniper_pipeline.coinglass.replay.sample import sample_dir
-from sniper_pipeline.coinglass.transport import RecordingSleeper
-from sniper_pipeline.commands.environment import recordings_end
 from sniper_pipeline.ingest.layers import LAYER_TABLES, ingest_layer
+from sniper_pipeline.ingest.sources import (
+    CoinPlan,
+    ResolvedSource,
+    load_manifest,
+    plan_from_manifest,
+    plan_live,
+)
 from sniper_pipeline.quality.validate import validate_frame
+from sniper_pipeline.replay.recordings import recordings_end
+from sniper_pipeline.replay.sample import sample_dir
+from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline.settings.coins import load_coins
 from sniper_pipeline.settings.layers import load_layers
 from sniper_pipeline.settings.paths import config_dir
-from sniper_pipeline.sources import CoinPlan, ResolvedSource, load_manifest, plan_from_manifest, plan_live
 from sniper_pipeline.warehouse import tables as t
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.url import warehouse_location
 from sniper_pipeline_tests.coinglass.conftest import REPO_ROOT, TEST_KEY
+from sniper_pipeline_tests.coinglass.support import RecordingSleeper, series_page
 
 CONTRACT_DOC = REPO_ROOT / "docs" / "coinglass-v4.md"
 SOURCE_COIN, COIN = "BTC", "ZUNIT"  # a coin no config names: resolved from the recordings alone
@@ -368,9 +374,25 @@ def test_taker_volume_is_stored_with_its_value_unit(replayed: Replayed) -> None:
 def test_the_replay_server_serves_the_unit_folder_to_the_typed_functions(replayed: Replayed) -> None:
     with ReplayServer(replayed.folder, quiet=True, now=recordings_end(replayed.folder)) as server:
         client = CoinGlassClient(server.base_url, TEST_KEY, sleeper=RecordingSleeper())
-        taker = ep.taker_aggregated_history(client, COIN, "4h", "Binance", unit="usd", limit=5)
-        spot = ep.taker_aggregated_history(client, COIN, "4h", ["Binance"], spot=True, unit="coin", limit=5)
-        oi = ep.open_interest_aggregated_history(client, COIN, "4h", unit="coin", limit=5)
+        taker = series_page(
+            client,
+            ep.TAKER_AGGREGATED_HISTORY,
+            symbol=COIN,
+            interval="4h",
+            exchange_list="Binance",
+            unit="usd",
+            limit=5,
+        )
+        spot = series_page(
+            client,
+            ep.SPOT_TAKER_AGGREGATED_HISTORY,
+            symbol=COIN,
+            interval="4h",
+            exchange_list=["Binance"],
+            unit="coin",
+            limit=5,
+        )
+        oi = series_page(client, ep.OI_AGGREGATED_HISTORY, symbol=COIN, interval="4h", unit="coin", limit=5)
     assert len(taker) == len(spot) == len(oi) == 5
     assert taker.value_unit == UNIT_USD and set(taker.frame["value_unit"]) == {UNIT_USD}
     assert spot.value_unit == UNIT_BASE_COIN and set(spot.frame["value_unit"]) == {UNIT_BASE_COIN}
@@ -394,7 +416,13 @@ def test_an_undocumented_param_is_refused_with_the_clear_error(replay_server: Re
     with pytest.raises(InvalidParameterError, match=r"parameter\(s\) \['unit'\] not accepted"):
         ep.fetch_series(client, ep.LIQUIDATION_AGGREGATED_HISTORY, liq, since=None, history_days=30)
     with pytest.raises(InvalidParameterError, match=r"unit 'eur' not accepted.*'usd' or 'coin'"):
-        ep.taker_aggregated_history(client, "BTC", "4h", "Binance", unit="eur")
+        ep.fetch_series(
+            client,
+            ep.TAKER_AGGREGATED_HISTORY,
+            {"symbol": "BTC", "interval": "4h", "exchange_list": "Binance", "unit": "eur"},
+            since=None,
+            history_days=1,
+        )
 
 
 def test_an_undocumented_param_in_a_recording_fails_its_layer_before_any_request(

@@ -20,8 +20,7 @@ from sniper_pipeline.coinglass.errors import (
     SchemaDriftError,
     ServerError,
     TransportError,
-    decode_envelope,
-    error_for,
+    classify,
     mask_key,
     redact,
     safe_params,
@@ -41,7 +40,7 @@ def env(code: str = "0", msg: str | None = "success", **extra: object) -> bytes:
 
 
 def err(status: int, body: bytes | str | None, **kw: object) -> CoinGlassError | None:
-    return error_for(status, body, endpoint=EP, params=PARAMS, **kw)  # type: ignore[arg-type]
+    return classify(status, body, endpoint=EP, params=PARAMS, **kw)[0]  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -97,7 +96,8 @@ def test_429_carries_retry_after() -> None:
 def test_success_envelope_is_no_error_and_decodes_data() -> None:
     body = env(data=[{"time": 1}])
     assert err(200, body) is None
-    assert decode_envelope(200, body, endpoint=EP) == [{"time": 1}]
+    error, envelope = classify(200, body, endpoint=EP)
+    assert error is None and envelope is not None and envelope["data"] == [{"time": 1}]
 
 
 def test_success_without_msg_is_fine_and_int_code_zero_is_tolerated() -> None:
@@ -164,7 +164,7 @@ def test_every_message_names_endpoint_params_and_remedy() -> None:
 
 def test_key_is_redacted_from_messages_params_and_bodies() -> None:
     body = env("401", f"key {KEY} rejected")
-    e = error_for(401, body, endpoint=EP, params={"symbol": "BTC", "api_key": KEY, "note": KEY}, secret=KEY)
+    e, _ = classify(401, body, endpoint=EP, params={"symbol": "BTC", "api_key": KEY, "note": KEY}, secret=KEY)
     assert e is not None
     for text in (str(e), repr(e), *map(str, e.args), e.msg or "", json.dumps(e.params)):
         assert KEY not in text

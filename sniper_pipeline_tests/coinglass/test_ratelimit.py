@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from sniper_pipeline.coinglass import endpoints as ep
 from sniper_pipeline.coinglass.client import CoinGlassClient
 from sniper_pipeline.coinglass.ratelimit import SAFETY, FileRateLimiter, RateLimiter
-from sniper_pipeline.coinglass.transport import RecordingSleeper
 from sniper_pipeline_tests.coinglass.conftest import TEST_KEY, ReplayFactory
+from sniper_pipeline_tests.coinglass.support import RecordingSleeper
 
 
 class FakeTime:

@@ -1,4 +1,4 @@
-"""``python -m sniper_pipeline.coinglass.replay`` / ``serve_main``: the command line."""
+"""``python -m sniper_pipeline.replay`` / ``serve_main``: the command line."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from sniper_pipeline.coinglass.replay import serve_main
-from sniper_pipeline.coinglass.replay.cli import build_parser, parse_now
+from sniper_pipeline.replay.cli import build_parser, parse_now, serve_main
 from sniper_pipeline_tests.coinglass.conftest import REPO_ROOT, SYNTHETIC_ENDPOINTS_DIR, TEST_KEY
 
 
@@ -19,7 +18,7 @@ def test_module_serves_until_sigterm() -> None:
     cmd = [
         sys.executable,
         "-m",
-        "sniper_pipeline.coinglass.replay",
+        "sniper_pipeline.replay",
         "serve",
         "--data-dir",
         str(SYNTHETIC_ENDPOINTS_DIR),

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from sniper_pipeline.coinglass.replay import ReplayServer
+from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline_tests.coinglass.conftest import (
     REPO_ROOT,
     SHARED_DIR,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from sniper_pipeline.coinglass.replay import faults as faults_mod
-from sniper_pipeline.coinglass.replay.faults import (
+from sniper_pipeline.replay import faults as faults_mod
+from sniper_pipeline.replay.faults import (
     DEFAULT_TIMEOUT_S,
     RANDOM_DEFAULT_CHOICES,
     Fault,

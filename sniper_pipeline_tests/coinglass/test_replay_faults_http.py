@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from sniper_pipeline.coinglass.replay import ReplayServer
-from sniper_pipeline.coinglass.replay.faults import DATA_FAULTS, Fault
+from sniper_pipeline.replay.faults import DATA_FAULTS, Fault
+from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline_tests.coinglass.conftest import TEST_KEY, ReplayFactory
 
 OI = "/api/futures/open-interest/aggregated-history"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sniper_pipeline.coinglass.replay.paging import MAX_LIMIT, page, row_time, sort_series
+from sniper_pipeline.replay.paging import MAX_LIMIT, page, row_time, sort_series
 
 
 def rows_at(*times: Any) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sniper_pipeline.coinglass.replay.recordings import (
+from sniper_pipeline.replay.recordings import (
     RecordingIndex,
     UnknownEndpoint,
     UnknownSymbol,

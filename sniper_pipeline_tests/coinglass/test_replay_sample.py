@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sniper_pipeline.coinglass.replay import sample as sample_mod
-from sniper_pipeline.coinglass.replay.sample import (
+from sniper_pipeline.replay import sample as sample_mod
+from sniper_pipeline.replay.sample import (
     CACHE_ENV,
     FOLDER_NAME,
     MARKER,

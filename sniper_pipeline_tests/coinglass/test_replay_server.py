@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from sniper_pipeline.coinglass.replay import ReplayServer
-from sniper_pipeline.coinglass.replay.server import UNLIMITED_REPORTED
+from sniper_pipeline.replay.server import UNLIMITED_REPORTED, ReplayServer
 from sniper_pipeline_tests.coinglass.conftest import TEST_KEY, ReplayFactory
 
 OI = "/api/futures/open-interest/aggregated-history"

@@ -14,16 +14,15 @@ from urllib3.response import HTTPResponse
 from sniper_pipeline.coinglass.transport import (
     RETRY_STATUSES,
     CoinGlassRetry,
-    RecordingSleeper,
     RetryEvent,
     RetryPolicy,
     backoff_seconds,
     build_session,
     mount_prefix,
     retry_delay,
-    should_retry,
 )
 from sniper_pipeline_tests.coinglass.conftest import TEST_KEY, ReplayFactory
+from sniper_pipeline_tests.coinglass.support import RecordingSleeper
 
 PAIRS = "/api/futures/pairs-markets"
 
@@ -46,13 +45,14 @@ def test_retry_after_wins_over_backoff() -> None:
 
 @pytest.mark.parametrize("status", sorted(RETRY_STATUSES))
 def test_should_retry_the_forcelist_on_get_only(status: int) -> None:
-    assert should_retry(status)
-    assert not should_retry(status, "POST")
+    retry = RetryPolicy().build()
+    assert retry.is_retry("GET", status)
+    assert not retry.is_retry("POST", status)
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 405, 422, 200])
 def test_should_not_retry_client_errors(status: int) -> None:
-    assert not should_retry(status)
+    assert not RetryPolicy().build().is_retry("GET", status)
 
 
 def _response(status: int, retry_after: str | None = None) -> HTTPResponse:

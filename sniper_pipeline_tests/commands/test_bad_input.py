@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from sniper_pipeline import cli
-from sniper_pipeline.coinglass.replay.sample import sample_dir
 from sniper_pipeline.commands import environment
 from sniper_pipeline.commands.environment import UsageError
 from sniper_pipeline.commands.preflight import CoinWithoutDataError, UnknownCoinError, preflight_run
 from sniper_pipeline.delivery.mutes import MAX_MUTE_DURATION, parse_duration
+from sniper_pipeline.replay.sample import sample_dir
 from sniper_pipeline.settings.errors import ConfigError
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.run_lock import WarehouseBusyError, lock_path, warehouse_run_lock

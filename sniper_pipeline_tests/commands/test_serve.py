@@ -156,7 +156,7 @@ def test_supervise_clears_what_the_child_leaves_behind(tmp_path: Path) -> None:
 
 
 def test_api_environment_passes_the_replay_clock(project_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sniper_pipeline.coinglass import replay
+    from sniper_pipeline.replay import server as replay
 
     seen: dict[str, Any] = {}
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sniper_pipeline.coinglass.replay import ReplayServer
-from sniper_pipeline.commands.environment import recordings_end
-from sniper_pipeline.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
+from sniper_pipeline.replay.recordings import recordings_end
+from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline_tests.unseen import build_unseen
 
 

@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from sniper_pipeline.coinglass.replay import ReplayServer
 from sniper_pipeline.definitions import defs
 from sniper_pipeline.defs.ops.sensors import build_new_bar_sensor
 from sniper_pipeline.engine import run_engine
-from sniper_pipeline.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
+from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline.settings.paths import config_dir
-from sniper_pipeline.settings.signals import load_engine_params
+from sniper_pipeline.signals.settings import load_engine_params
 from sniper_pipeline.warehouse.bars import load_layer_bars
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.tables import outbox

@@ -13,9 +13,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from sniper_pipeline.coinglass.replay import ReplayServer
-from sniper_pipeline.coinglass.replay.sample import sample_dir
-from sniper_pipeline.commands.environment import recordings_end
+from sniper_pipeline.replay.recordings import recordings_end
+from sniper_pipeline.replay.sample import sample_dir
+from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline.settings.paths import project_dir
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.url import warehouse_location
@@ -97,7 +97,7 @@ def test_parallel_coin_scans_on_postgres(pg_url: str, tmp_path: Path) -> None:
         # runs go parallel.
         subprocess.run([DAGSTER, "instance", "migrate"], env=env, check=True, capture_output=True)
         subprocess.run(
-            [sys.executable, "-m", "sniper_pipeline.defs.ops.pools"], env=env, check=True, capture_output=True
+            [sys.executable, "-m", "sniper_pipeline.commands.pools"], env=env, check=True, capture_output=True
         )
         make_engine(warehouse_location(pg_url)).dispose()
         coins = ["BTC", "ETH"]

@@ -3,8 +3,8 @@ from __future__ import annotations
 import dagster as dg
 
 from sniper_pipeline.definitions import defs
+from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.quality.outcomes import CHECK_NAMES
-from sniper_pipeline.runtime import Runtime
 
 RAW_SERIES = ("raw_funding", "raw_open_interest", "raw_liquidations", "raw_taker_volume", "raw_prices")
 SNAPSHOTS = ("instruments", "raw_funding_intervals", "raw_liquidation_exchanges", "raw_etf_flows")

@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from sniper_pipeline.definitions import defs
-from sniper_pipeline.runtime import Runtime
+from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.warehouse.engine import make_engine
 
 

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from sniper_pipeline.coinglass.replay import ReplayServer
 from sniper_pipeline.defs.ingest.partitions import RANGE_END_TAG, RANGE_START_TAG, coin_ranges
 from sniper_pipeline.defs.ingest.resources import CoinGlassResource
 from sniper_pipeline.defs.ops.sensors import build_new_bar_sensor, scan_run_requests
-from sniper_pipeline.runtime import Runtime
-from sniper_pipeline.scan_cursor import ScanRequest
+from sniper_pipeline.ingest.runtime import Runtime
+from sniper_pipeline.ingest.scan_cursor import ScanRequest
+from sniper_pipeline.replay.server import ReplayServer
 
 
 def _tick(runtime: Runtime, now: datetime, cursor: str | None) -> dg.SensorResult:

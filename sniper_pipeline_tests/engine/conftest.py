@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sniper_pipeline.coinglass.replay.sample import sample_dir
+from sniper_pipeline.replay.sample import sample_dir
 
 from .recorded_bars import SHARED_RECORDINGS
 

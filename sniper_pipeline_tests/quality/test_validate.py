@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sniper_pipeline.coinglass.replay.sample import sample_dir
 from sniper_pipeline.quality import (
     ASCENDING_TS,
     CHECK_NAMES,
@@ -28,6 +27,7 @@ from sniper_pipeline.quality import (
     FrameValidation,
     validate_frame,
 )
+from sniper_pipeline.replay.sample import sample_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The team's shared folder sits next to the checkout; absent in a fresh clone.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sniper_pipeline.coinglass.replay import ReplayServer
+from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline_tests.reliability.support import Plan, coin_plan, start_server
 from sniper_pipeline_tests.unseen import build_unseen
 

@@ -1,4 +1,4 @@
-"""Shared harness of the fault-injection suite and of `scripts/reliability_table.py`.
+"""Shared harness of the fault-injection suite and of `sniper_pipeline_tests/reliability/table.py`.
 
 Everything runs against a real ReplayServer over the "unseen" recordings (coin HYPE, see
 `sniper_pipeline_tests/unseen.py`) and a DuckDB warehouse in a temporary folder. Clients get a
@@ -19,17 +19,17 @@ import pandas as pd
 from sqlalchemy import Engine, Table, select
 
 from sniper_pipeline.coinglass.client import CoinGlassClient
-from sniper_pipeline.coinglass.replay import ReplayServer
-from sniper_pipeline.coinglass.transport import RecordingSleeper
-from sniper_pipeline.commands.environment import recordings_end
 from sniper_pipeline.ingest.layers import LAYER_TABLES, LayerIngest, ingest_layer
+from sniper_pipeline.ingest.sources import CoinPlan, ResolvedSource, load_manifest, plan_from_manifest
 from sniper_pipeline.quality.validate import validate_frame
+from sniper_pipeline.replay.recordings import recordings_end
+from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline.settings.coins import load_coins
 from sniper_pipeline.settings.layers import LayersConfig, load_layers
 from sniper_pipeline.settings.paths import config_dir
-from sniper_pipeline.sources import CoinPlan, ResolvedSource, load_manifest, plan_from_manifest
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.url import warehouse_location
+from sniper_pipeline_tests.coinglass.support import RecordingSleeper
 
 COIN = "HYPE"
 # The layer the ingest matrix faults: 1080 bars of 4h, so a first backfill takes two pages and a
@@ -356,7 +356,7 @@ class PipelineHarness:
         self.env = env  # a pytest.MonkeyPatch (or anything with setenv)
 
     def use_warehouse(self, name: str) -> Engine:
-        from sniper_pipeline.runtime import cached_runtime
+        from sniper_pipeline.ingest.runtime import cached_runtime
 
         url = f"duckdb:///{self.folder / name}.duckdb"
         self.env.setenv("SNIPER_WAREHOUSE_URL", url)

@@ -31,10 +31,11 @@ from sniper_pipeline.coinglass.errors import (
     TransportError,
 )
 from sniper_pipeline.coinglass.parsing import ParsedFrame
-from sniper_pipeline.coinglass.replay import FaultSpecError, ReplayServer, parse_faults
-from sniper_pipeline.coinglass.replay.data_faults import DEFAULT_DUPLICATES, DEFAULT_GAP, NULL_EVERY
-from sniper_pipeline.coinglass.replay.server import CONTROL_PATH
 from sniper_pipeline.commands.environment import UsageError, api_environment
+from sniper_pipeline.replay.data_faults import DEFAULT_DUPLICATES, DEFAULT_GAP, NULL_EVERY
+from sniper_pipeline.replay.faults import FaultSpecError, parse_faults
+from sniper_pipeline.replay.server import CONTROL_PATH, ReplayServer
+from sniper_pipeline_tests.coinglass.support import series_page
 from sniper_pipeline_tests.reliability.support import COIN, LIQ, LIQ_PATH, OI_PATH, SECRET, make_client
 
 LIMIT = 50
@@ -43,7 +44,7 @@ OI_FIELDS = ("open", "high", "low", "close")
 
 
 def fetch(client: CoinGlassClient) -> ParsedFrame:
-    return ep.open_interest_aggregated_history(client, COIN, "4h", limit=LIMIT)
+    return series_page(client, ep.OI_AGGREGATED_HISTORY, symbol=COIN, interval="4h", limit=LIMIT)
 
 
 @pytest.fixture(scope="module")
@@ -209,9 +210,23 @@ def test_rename_to_a_known_alias_is_tolerated(server: ReplayServer, plan: Any) -
     """The camelCase drift seen in real responses (coinglass-v4.md) parses to the same numbers."""
     client, _ = make_client(server)
     params = plan.source_for(LIQ_PATH).param_dict
-    clean = ep.liquidation_aggregated_history(client, COIN, "4h", params["exchange_list"], limit=LIMIT)
+    clean = series_page(
+        client,
+        ep.LIQUIDATION_AGGREGATED_HISTORY,
+        symbol=COIN,
+        interval="4h",
+        exchange_list=params["exchange_list"],
+        limit=LIMIT,
+    )
     server.set_faults(f"rename=aggregated_long_liquidation_usd>longLiquidation_usd@{LIQ_PATH}:1")
-    got = ep.liquidation_aggregated_history(client, COIN, "4h", params["exchange_list"], limit=LIMIT)
+    got = series_page(
+        client,
+        ep.LIQUIDATION_AGGREGATED_HISTORY,
+        symbol=COIN,
+        interval="4h",
+        exchange_list=params["exchange_list"],
+        limit=LIMIT,
+    )
     pd.testing.assert_frame_equal(got.frame, clean.frame)
 
 
@@ -284,7 +299,14 @@ def test_faults_added_while_running_hit_one_endpoint_only(server: ReplayServer) 
     client, _ = make_client(server)
     fetch(client)
     server.add_faults("503:6", path=OI_PATH)
-    ep.liquidation_aggregated_history(client, COIN, "4h", "OKX,Bybit", limit=5)  # untouched
+    series_page(
+        client,
+        ep.LIQUIDATION_AGGREGATED_HISTORY,
+        symbol=COIN,
+        interval="4h",
+        exchange_list="OKX,Bybit",
+        limit=5,
+    )  # untouched
     with pytest.raises(ServerError):
         fetch(client)
     assert server.clear_faults(OI_PATH) == 1
@@ -322,7 +344,7 @@ def test_bad_data_fault_arguments_fail_when_parsed(spec: str) -> None:
 
 
 def test_command_line_accepts_data_faults(unseen_dir: Path) -> None:
-    cmd = [sys.executable, "-m", "sniper_pipeline.coinglass.replay", "--data-dir", str(unseen_dir), "--quiet"]
+    cmd = [sys.executable, "-m", "sniper_pipeline.replay", "--data-dir", str(unseen_dir), "--quiet"]
     bad = subprocess.run([*cmd, "--faults", "dup=x"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "dup" in bad.stderr
     proc = subprocess.Popen([*cmd, "--faults", f"dup@{OI_PATH}:1"], stdout=subprocess.PIPE, text=True)

@@ -26,9 +26,9 @@ from sniper_pipeline.coinglass.errors import (
     ServerError,
     TransportError,
 )
-from sniper_pipeline.coinglass.replay import ReplayServer
-from sniper_pipeline.coinglass.replay.data_faults import DEFAULT_DUPLICATES, DEFAULT_GAP, NULL_EVERY
-from sniper_pipeline.commands.environment import recordings_end
+from sniper_pipeline.replay.data_faults import DEFAULT_DUPLICATES, DEFAULT_GAP, NULL_EVERY
+from sniper_pipeline.replay.recordings import recordings_end
+from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline.warehouse.tables import raw_liquidations
 from sniper_pipeline_tests.reliability.support import (
     COIN,

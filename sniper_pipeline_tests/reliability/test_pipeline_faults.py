@@ -3,7 +3,7 @@ signals, alert events, outbox), in process for HYPE, compared with one fault-fre
 
 - a 429 storm: waited out inside the run (every sharer of the key pauses for the Retry-After);
   a 429 past the retry budget fails clearly, as the client and ingest tests show (and
-  `scripts/reliability_table.py --pipeline` runs it through the pipeline too);
+  `python -m sniper_pipeline_tests.reliability.table --pipeline` runs it through the pipeline too);
 - a 503 burst: retried inside the run;
 - malformed (truncated) JSON on page 2 of a backfill, twice (past the body retry): the first
   run fails with that layer's table empty, a second run recovers.
@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from sniper_pipeline.coinglass.replay import ReplayServer
-from sniper_pipeline.runtime import cached_runtime
+from sniper_pipeline.ingest.runtime import cached_runtime
+from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline_tests.delivery.support import Receiver
 from sniper_pipeline_tests.reliability.support import (
     COIN,

@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 
 from sniper_pipeline.coinglass.client import CoinGlassClient
-from sniper_pipeline.coinglass.replay import ReplayServer
-from sniper_pipeline.coinglass.replay.sample import sample_dir
-from sniper_pipeline.commands.environment import recordings_end
 from sniper_pipeline.ingest.layers import LAYER_TABLES, ingest_layer
-from sniper_pipeline.runtime import load_runtime
+from sniper_pipeline.ingest.runtime import load_runtime
+from sniper_pipeline.replay.recordings import recordings_end
+from sniper_pipeline.replay.sample import sample_dir
+from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline.settings.paths import project_dir
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.url import warehouse_location

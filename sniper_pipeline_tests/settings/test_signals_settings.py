@@ -7,7 +7,7 @@ import pytest
 
 from sniper_pipeline.engine import EngineParams
 from sniper_pipeline.settings.errors import ConfigError
-from sniper_pipeline.settings.signals import load_engine_params, load_signal_settings
+from sniper_pipeline.signals.settings import load_engine_params, load_signal_settings
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 

@@ -20,9 +20,7 @@ from sniper_pipeline.stream.orders import LiquidationOrder
 from sniper_pipeline.stream.replay_ws import ReplayWsServer, load_pushes
 from sniper_pipeline.stream.store import (
     bar_totals,
-    count_orders,
     liquidation_orders,
-    read_orders,
     write_orders,
 )
 from sniper_pipeline_tests.stream.conftest import (
@@ -33,6 +31,7 @@ from sniper_pipeline_tests.stream.conftest import (
     fast_sleep,
     run_until,
 )
+from sniper_pipeline_tests.stream.support import count_orders, read_orders
 
 T16 = datetime(2025, 6, 30, 16, tzinfo=UTC)
 T17 = datetime(2025, 6, 30, 17, tzinfo=UTC)

@@ -17,8 +17,9 @@ from sniper_pipeline.commands.stream import (
     stream_serve_command,
 )
 from sniper_pipeline.stream.replay_ws import ReplayWsServer
-from sniper_pipeline.stream.store import count_orders, make_store_engine, read_orders
+from sniper_pipeline.stream.store import make_store_engine
 from sniper_pipeline_tests.stream.conftest import DISTINCT_KEPT, FIXTURE, SECRET
+from sniper_pipeline_tests.stream.support import count_orders, read_orders
 
 
 @pytest.fixture

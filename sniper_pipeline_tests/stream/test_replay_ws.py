@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from sniper_pipeline.stream.replay_ws import ReplayFileError, ReplayWsServer, load_pushes, start_replay_ws
+from sniper_pipeline.stream.replay_ws import ReplayFileError, ReplayWsServer, load_pushes
 from sniper_pipeline_tests.stream.conftest import FIXTURE, SECRET
 
 
@@ -82,7 +82,7 @@ def test_retime_moves_the_first_push_to_now() -> None:
             return dict(json.loads(await asyncio.wait_for(ws.recv(), 5)))
 
     before = time.time() * 1000
-    with start_replay_ws(FIXTURE, retime=True) as server:
+    with ReplayWsServer(FIXTURE, retime=True) as server:
         push = asyncio.run(first_push(server.url_with_key("k")))
     rows = push["data"]
     assert isinstance(rows, list)

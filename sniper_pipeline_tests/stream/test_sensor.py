@@ -13,7 +13,7 @@ import pytest
 
 from sniper_pipeline.coinglass.clock import FixedClock
 from sniper_pipeline.defs.ops.stream_sensor import SENSOR_NAME, build_liquidation_stream_sensor
-from sniper_pipeline.runtime import Runtime, cached_runtime, load_runtime
+from sniper_pipeline.ingest.runtime import Runtime, cached_runtime, load_runtime
 from sniper_pipeline.stream.orders import parse_push
 from sniper_pipeline.stream.replay_ws import load_pushes
 from sniper_pipeline.stream.store import make_store_engine, write_orders

@@ -12,13 +12,12 @@ from sniper_pipeline.stream.orders import LiquidationOrder
 from sniper_pipeline.stream.store import (
     StreamStoreError,
     bar_totals,
-    count_orders,
     make_store_engine,
-    read_orders,
     store_exists,
     store_url,
     write_orders,
 )
+from sniper_pipeline_tests.stream.support import count_orders, read_orders
 
 T16 = datetime(2025, 6, 30, 16, tzinfo=UTC)
 T17 = datetime(2025, 6, 30, 17, tzinfo=UTC)

@@ -8,7 +8,6 @@ is never written; its coin is blocked for the rest of the run while the other co
 import json
 import threading
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import dagster as dg
@@ -21,10 +20,11 @@ from sniper_pipeline.ingest import snapshots
 from sniper_pipeline.ingest.coin_sources import coin_source_rows, store_coin_sources
 from sniper_pipeline.ingest.concurrent import fetch_concurrently, workers_for_rate
 from sniper_pipeline.ingest.layers import LAYER_TABLES, LayerFetch, fetch_layer, layer_watermarks
+from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
 from sniper_pipeline.ingest.scan import new_bar_due, validate_and_store
+from sniper_pipeline.ingest.sources import ResolvedSource
 from sniper_pipeline.quality.validate import preload_gx
-from sniper_pipeline.runtime import Runtime, cached_runtime
-from sniper_pipeline.sources import ResolvedSource
+from sniper_pipeline.settings.timeutil import utc_now_naive
 
 LAYER_ASSETS: dict[str, str] = {layer: table.name for layer, table in LAYER_TABLES.items()}
 BLOCKED_COINS = "blocked_coins"  # metadata key: coin -> why nothing of it was written this run
@@ -176,10 +176,9 @@ def _coin_layer_sources_asset(runtime: Runtime) -> dg.AssetsDefinition:
         ),
     )
     def coin_layer_sources(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Any:
-        from datetime import UTC
 
         coins = list(context.partition_keys)
-        rows = coin_source_rows(runtime.plans, coins, datetime.now(UTC).replace(tzinfo=None))
+        rows = coin_source_rows(runtime.plans, coins, utc_now_naive())
         changed = store_coin_sources(warehouse.engine(), coins, rows)
         return dg.MaterializeResult(metadata={"coins": len(coins), "sources": len(rows), "changed": changed})
 

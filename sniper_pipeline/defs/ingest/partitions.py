@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from sniper_pipeline.runtime import Runtime
+from sniper_pipeline.ingest.runtime import Runtime
 
 # Dagster's run tags for a partition range (what a single-run backfill sets).
 RANGE_START_TAG = "dagster/asset_partition_range_start"

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from sniper_pipeline.coinglass.client import CoinGlassClient
 from sniper_pipeline.coinglass.ratelimit import FileRateLimiter
-from sniper_pipeline.runtime import Runtime
+from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.settings.paths import data_dir
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.url import warehouse_location
@@ -78,6 +78,6 @@ def build_resources(runtime: Runtime) -> dict[str, dg.ConfigurableResource]:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    from sniper_pipeline.runtime import cached_runtime
+    from sniper_pipeline.ingest.runtime import cached_runtime
 
     return dg.Definitions(resources=build_resources(cached_runtime()))

@@ -4,7 +4,7 @@ import dagster as dg
 
 from sniper_pipeline.defs.ingest.resources import WarehouseResource
 from sniper_pipeline.defs.ops.resources import AlertDeliveryResource
-from sniper_pipeline.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
 
 
 def build_outbox_job(runtime: Runtime) -> dg.JobDefinition:

@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from sniper_pipeline import health
 from sniper_pipeline.defs.ingest.resources import CoinGlassResource, WarehouseResource
-from sniper_pipeline.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest import health
+from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
 
 ALL_CALLS_OK = "all_calls_ok"
 HEALTH_JOB = "health_check_job"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from sniper_pipeline.defs.ingest.partitions import coin_partitions
-from sniper_pipeline.runtime import cached_runtime
+from sniper_pipeline.ingest.runtime import cached_runtime
 
 SNAPSHOT_ASSETS = ("instruments", "raw_funding_intervals", "raw_liquidation_exchanges", "raw_etf_flows")
 SNAPSHOTS_JOB = "snapshots_job"

@@ -1,7 +1,8 @@
 """Dagster creates a pool's limit row lazily, on the first step that claims the pool. On
 PostgreSQL two runs starting at once can both try, and the loser's run fails on the unique key
 (`concurrency_limits_concurrency_key_key`). Creating every pool's row once, before runs go
-parallel, removes the race; `sniper run` and `sniper serve` do it at start."""
+parallel, removes the race; `sniper run` and `sniper serve` do it at start, and
+`python -m sniper_pipeline.commands.pools` for deployments that start runs without `sniper`."""
 
 from __future__ import annotations
 
@@ -20,16 +21,3 @@ def create_pool_limits(instance: dg.DagsterInstance, pools: set[str]) -> None:
         return
     for pool in sorted(pools):
         storage.initialize_concurrency_limit_to_default(pool)
-
-
-def main() -> None:
-    """`python -m sniper_pipeline.defs.ops.pools`: for deployments that start runs without
-    `sniper` (the daemon's container, `dagster job execute`)."""
-    from sniper_pipeline.definitions import defs
-
-    with dg.DagsterInstance.get() as instance:
-        create_pool_limits(instance, definition_pools(defs()))
-
-
-if __name__ == "__main__":
-    main()

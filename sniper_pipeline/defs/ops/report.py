@@ -3,8 +3,8 @@
 import dagster as dg
 
 from sniper_pipeline.defs.ingest.resources import WarehouseResource
+from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
 from sniper_pipeline.report import write_report
-from sniper_pipeline.runtime import Runtime, cached_runtime
 from sniper_pipeline.settings.paths import reports_dir
 
 FINALIZE_JOB = "report_and_health_job"

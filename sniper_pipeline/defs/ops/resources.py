@@ -1,7 +1,7 @@
 """AlertDeliveryResource: delivery settings, channels (URLs from config or SNIPER_ALERT_URLS)."""
 
 import os
-from datetime import UTC, datetime
+from datetime import datetime
 
 import dagster as dg
 from sqlalchemy import Engine
@@ -11,6 +11,7 @@ from sniper_pipeline.delivery.notifier import Notifier, send_ops_alert
 from sniper_pipeline.delivery.outbox import DeliveryReport, EnqueueCounts, deliver_due, enqueue
 from sniper_pipeline.delivery.settings import DeliverySettings, load_delivery_settings
 from sniper_pipeline.settings.paths import config_dir
+from sniper_pipeline.settings.timeutil import utc_now_naive
 
 
 def dagster_ui_url() -> str:
@@ -41,7 +42,7 @@ class AlertDeliveryResource(dg.ConfigurableResource):
         return deliver_due(engine, notifier, now, settings, run_url=self.run_url_template)
 
     def deliver(self, engine: Engine) -> DeliveryReport:
-        return self.deliver_due(engine, datetime.now(UTC).replace(tzinfo=None))
+        return self.deliver_due(engine, utc_now_naive())
 
     def ops_alert(self, title: str, body: str) -> None:
         send_ops_alert(self.settings(), title, body)

@@ -10,8 +10,8 @@ from sniper_pipeline.defs.ingest.partitions import RANGE_END_TAG, RANGE_START_TA
 from sniper_pipeline.defs.ingest.resources import CoinGlassResource
 from sniper_pipeline.defs.ops.jobs import COIN_SCAN_JOB
 from sniper_pipeline.defs.ops.resources import AlertDeliveryResource
-from sniper_pipeline.runtime import Runtime, cached_runtime
-from sniper_pipeline.scan_cursor import ScanRequest, due_scans
+from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.scan_cursor import ScanRequest, due_scans
 
 # How often the daemon asks the API's clock whether a bar closed: the bound on alert latency.
 SENSOR_INTERVAL_SECONDS = 30

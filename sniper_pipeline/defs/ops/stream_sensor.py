@@ -18,7 +18,7 @@ import dagster as dg
 
 from sniper_pipeline.coinglass.clock import Clock, SystemClock
 from sniper_pipeline.defs.ops.jobs import COIN_SCAN_JOB
-from sniper_pipeline.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
 from sniper_pipeline.stream.store import bar_totals, describe, make_store_engine, store_exists, store_url
 from sniper_pipeline.stream.thresholds import ThresholdsFileError, read_thresholds, thresholds_path
 from sniper_pipeline.stream.trigger import stream_scans

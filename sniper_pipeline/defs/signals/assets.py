@@ -3,22 +3,23 @@ config snapshots, the engine run that writes layer_signals, confluence_signals a
 and the outbox. The engine is plain Python; this file only reads the mart, calls it and writes
 the results. Coins whose raw data was blocked this run are skipped."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
-from sniper_pipeline.configgen import NoBarsError, UniversalConfigGenerator
 from sniper_pipeline.defs.ingest.blocked import CONFIG_SANE, blocked_coins
 from sniper_pipeline.defs.ingest.partitions import SCAN_BACKFILL_POLICY, coin_partitions
 from sniper_pipeline.defs.ingest.resources import CoinGlassResource, WarehouseResource
 from sniper_pipeline.defs.ops.resources import AlertDeliveryResource
 from sniper_pipeline.engine import EngineParams, config_sanity, run_engine
 from sniper_pipeline.engine.pipeline import STATE_COLUMNS
-from sniper_pipeline.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
 from sniper_pipeline.settings.paths import config_dir
-from sniper_pipeline.settings.signals import load_engine_params
+from sniper_pipeline.settings.timeutil import naive_utc, utc_now_naive
+from sniper_pipeline.signals.configgen import NoBarsError, UniversalConfigGenerator
+from sniper_pipeline.signals.settings import load_engine_params
 from sniper_pipeline.stream.thresholds import thresholds_path, update_threshold
 from sniper_pipeline.warehouse.bars import load_bars_by_coin
 from sniper_pipeline.warehouse.signals import (
@@ -34,7 +35,7 @@ LAYER_COLUMNS_DROPPED_FROM_CONFLUENCE = ("tier", "direction", "episode_id", "lay
 
 
 def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    return utc_now_naive()
 
 
 def _sanity(config: dict[str, Any], params: EngineParams) -> tuple[list[str], list[str]]:
@@ -224,7 +225,7 @@ def build_signal_assets(runtime: Runtime) -> list[dg.AssetsDefinition]:
         coins, blocked = _scan_coins(context)
         engine = warehouse.engine()
         events = load_alert_events(engine, coins)
-        now = coinglass.client().now().astimezone(UTC).replace(tzinfo=None)
+        now = naive_utc(coinglass.client().now())
         counts = [
             alert_delivery.enqueue(
                 engine, events[events["coin"] == coin], runtime.plans[coin].grid_interval, now

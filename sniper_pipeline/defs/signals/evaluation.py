@@ -10,12 +10,13 @@ import dagster as dg
 import pandas as pd
 from sqlalchemy import Engine, inspect, text
 
-from sniper_pipeline.commands.evaluate import evaluate_warehouse
 from sniper_pipeline.defs.ingest.resources import WarehouseResource
-from sniper_pipeline.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
 from sniper_pipeline.settings.evaluation import load_evaluation_settings
 from sniper_pipeline.settings.paths import config_dir
-from sniper_pipeline.settings.signals import load_engine_params
+from sniper_pipeline.settings.timeutil import naive_utc_times
+from sniper_pipeline.signals.evaluation import evaluate_warehouse
+from sniper_pipeline.signals.settings import load_engine_params
 
 TABLE = "signal_evaluation"
 INPUTS_KEY = "sniper/inputs_key"  # what the stored table was computed from
@@ -40,7 +41,7 @@ def _naive(frame: pd.DataFrame) -> pd.DataFrame:
     """Timestamps as naive UTC, like every other warehouse table."""
     out = frame.copy()
     for column in ("period_start", "period_end"):
-        out[column] = pd.to_datetime(out[column], utc=True).dt.tz_localize(None)
+        out[column] = naive_utc_times(out[column])
     return out
 
 

@@ -17,7 +17,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from sniper_pipeline.defs.transform.freshness import BUILD_KEY, build_key, mart_current, upstream_unchanged
 from sniper_pipeline.defs.transform.project import dbt_executable, dbt_project, ensure_manifest
-from sniper_pipeline.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
 from sniper_pipeline.warehouse.engine import make_engine
 
 

@@ -16,10 +16,12 @@ import json
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sniper_pipeline.coinglass.replay.paging import SortedSeries, sort_series
+from sniper_pipeline.replay.paging import SortedSeries, sort_series
+from sniper_pipeline.settings.timeutil import from_epoch_ms, interval_seconds
 
 PAGING_PARAMS = frozenset({"limit", "start_time", "end_time"})
 # How many recorded combinations a 400 answer lists: enough to spot a typo, short enough to read.
@@ -228,3 +230,21 @@ def load_index(data_dir: Path | str) -> RecordingIndex:
             _cache.pop(next(iter(_cache)))
         _cache[key] = index
     return index
+
+
+def recordings_end(folder: Path, index: RecordingIndex | None = None) -> datetime:
+    """When every recorded bar has closed: the replay clock starts here, so a first backfill of
+    `history_days` reaches into the recordings whatever their dates."""
+    end_ms = 0
+    index = index or load_index(folder)
+    for endpoint in index.endpoints:
+        for rec in index.for_endpoint(endpoint):
+            interval = rec.params.get("interval")
+            if rec.time_field and interval and isinstance(rec.data, list) and rec.data:
+                last = max(
+                    int(row[rec.time_field]) for row in rec.data if row.get(rec.time_field) is not None
+                )
+                end_ms = max(end_ms, last + interval_seconds(interval) * 1000)
+    if not end_ms:
+        return datetime.now(UTC)
+    return from_epoch_ms(end_ms)

@@ -33,7 +33,7 @@ import random
 import re
 from typing import Any
 
-from sniper_pipeline.coinglass.replay.faults import Fault, FaultSpecError, register_data_fault
+from sniper_pipeline.replay.faults import Fault, FaultSpecError, register_data_fault
 
 TIME_FIELDS = ("time", "timestamp", "date")
 NULL_EVERY = 10
@@ -121,14 +121,19 @@ def _strnum_arg(arg: str | None) -> None:
         raise FaultSpecError(f"takes no argument or 'mixed', got {arg!r}")
 
 
+def _rows_and_field(envelope: Envelope, fault: Fault) -> tuple[list[Row], str] | None:
+    """The rows and the field the fault names (else the default field); None: nothing to change."""
+    rows = _rows(envelope)
+    name = None if rows is None else fault.arg or default_field(rows)
+    return None if rows is None or name is None else (rows, name)
+
+
 @register_data_fault("rename", check=_rename_arg)
 def rename(envelope: Envelope, fault: Fault, rng: random.Random) -> Envelope:
-    rows = _rows(envelope)
-    if rows is None:
+    found = _rows_and_field(envelope, fault)
+    if found is None:
         return envelope
-    target = fault.arg or default_field(rows)
-    if target is None:
-        return envelope
+    rows, target = found
     old, _, new = target.partition(">")
     new = new or f"{old}_renamed"
     # Rebuilt key by key so the renamed field keeps its place, as an upstream rename would.
@@ -137,12 +142,10 @@ def rename(envelope: Envelope, fault: Fault, rng: random.Random) -> Envelope:
 
 @register_data_fault("missing", check=_field_name)
 def missing(envelope: Envelope, fault: Fault, rng: random.Random) -> Envelope:
-    rows = _rows(envelope)
-    if rows is None:
+    found = _rows_and_field(envelope, fault)
+    if found is None:
         return envelope
-    name = fault.arg or default_field(rows)
-    if name is None:
-        return envelope
+    rows, name = found
     for row in rows:
         row.pop(name, None)
     return _with(envelope, rows)

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from sniper_pipeline import health
 from sniper_pipeline.coinglass.client import CoinGlassClient
-from sniper_pipeline.coinglass.replay import ReplayServer
-from sniper_pipeline.commands.environment import recordings_end
-from sniper_pipeline.runtime import Runtime, load_runtime
+from sniper_pipeline.ingest import health
+from sniper_pipeline.ingest.runtime import Runtime, load_runtime
+from sniper_pipeline.replay.recordings import recordings_end
+from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.tables import api_health
 from sniper_pipeline.warehouse.url import warehouse_location

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 
 from sniper_pipeline.coinglass.client import CoinGlassClient
 from sniper_pipeline.coinglass.errors import CoinGlassError
-from sniper_pipeline.runtime import Runtime
+from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.settings.layers import LAYERS
+from sniper_pipeline.settings.timeutil import utc_now_naive
 from sniper_pipeline.warehouse.tables import api_health, instruments
 from sniper_pipeline.warehouse.upsert import upsert
 
@@ -49,7 +50,7 @@ def _judge(latency_ms: float, used: int | None, cap: int | None, max_share: floa
 def check_sources(client: CoinGlassClient, runtime: Runtime, max_usage_share: float = 0.8) -> list[HealthRow]:
     coin = next((c for c in runtime.coins.coins if c in runtime.partition_keys), None)
     coin = coin or next(iter(runtime.partition_keys), None)
-    checked_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    checked_at = utc_now_naive().replace(microsecond=0)
     rows: list[HealthRow] = []
     if coin is None:
         return [HealthRow(checked_at, "-", None, None, 0.0, None, None, False, "no coin has any source")]

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from sniper_pipeline.ingest.sources import instrument_base, plan_from_manifest, plan_live
 from sniper_pipeline.settings.coins import load_coins
 from sniper_pipeline.settings.layers import load_layers
 from sniper_pipeline.settings.paths import config_dir
-from sniper_pipeline.sources import instrument_base, plan_from_manifest, plan_live
 
 
 def entry(endpoint: str, rows: int = 500, **params: str) -> dict[str, Any]:

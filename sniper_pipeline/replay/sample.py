@@ -39,7 +39,7 @@ def default_cache_root() -> Path:
     env = os.environ.get(CACHE_ENV)
     if env:
         return Path(env)
-    package_dir = Path(__file__).resolve().parents[2]
+    package_dir = Path(__file__).resolve().parents[1]
     checkout = package_dir.parent
     if (checkout / "pyproject.toml").is_file() and (checkout / "sniper_pipeline").is_dir():
         return checkout / "data" / "sample"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from sniper_pipeline.scan_cursor import due_scans
+from sniper_pipeline.ingest.scan_cursor import due_scans
 
 GRIDS = {"BTC": "4h", "ETH": "4h", "HYPE": "1h"}
 

@@ -9,11 +9,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from sniper_pipeline.ingest.sources import CoinPlan, load_manifest, plan_from_manifest, plan_live
 from sniper_pipeline.settings.coins import CoinsConfig, load_coins
 from sniper_pipeline.settings.errors import ConfigError
 from sniper_pipeline.settings.layers import LayersConfig, load_layers
 from sniper_pipeline.settings.paths import config_dir
-from sniper_pipeline.sources import CoinPlan, load_manifest, plan_from_manifest, plan_live
 from sniper_pipeline.warehouse.url import WarehouseLocation, warehouse_location
 
 LIVE_BASE_URL = "https://open-api-v4.coinglass.com"
@@ -43,7 +43,7 @@ class Runtime:
 
 
 def default_replay_dir() -> Path:
-    from sniper_pipeline.coinglass.replay.sample import sample_dir
+    from sniper_pipeline.replay.sample import sample_dir
 
     return sample_dir()
 

@@ -1,4 +1,4 @@
-"""``sniper replay serve`` / ``python -m sniper_pipeline.coinglass.replay``: run the replay server."""
+"""``sniper replay serve`` / ``python -m sniper_pipeline.replay``: run the replay server."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from sniper_pipeline.coinglass.replay.faults import FaultSpecError
-from sniper_pipeline.coinglass.replay.server import ReplayServer
+from sniper_pipeline.replay.faults import FaultSpecError
+from sniper_pipeline.replay.server import ReplayServer
+from sniper_pipeline.settings.timeutil import from_epoch_ms
 
 
 def parse_now(text: str) -> datetime:
     """ISO 8601 (``2025-05-10T00:00:00Z``; naive = UTC) or epoch milliseconds."""
     text = text.strip()
     if text.lstrip("-").isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, UTC)
+        return from_epoch_ms(int(text))
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
@@ -74,7 +75,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(args_list)
     data_dir = args.data_dir
     if data_dir is None:
-        from sniper_pipeline.coinglass.replay.sample import sample_dir
+        from sniper_pipeline.replay.sample import sample_dir
 
         data_dir = sample_dir()
     try:

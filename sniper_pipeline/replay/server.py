@@ -49,16 +49,17 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from sniper_pipeline.coinglass.replay import data_faults as _data_faults  # noqa: F401  (registers them)
-from sniper_pipeline.coinglass.replay.faults import (
+from sniper_pipeline.replay import data_faults as _data_faults  # noqa: F401  (registers them)
+from sniper_pipeline.replay.faults import (
     DATA_FAULTS,
     Fault,
     FaultInjector,
     FaultSpecError,
     parse_faults,
 )
-from sniper_pipeline.coinglass.replay.paging import MAX_LIMIT, page_sorted
-from sniper_pipeline.coinglass.replay.recordings import LookupFailed, load_index
+from sniper_pipeline.replay.paging import MAX_LIMIT, page_sorted
+from sniper_pipeline.replay.recordings import LookupFailed, load_index
+from sniper_pipeline.settings.timeutil import to_epoch_ms
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class SimClock:
 
     def now_ms(self) -> int | None:
         """Epoch ms of the simulated clock, None when rows are not hidden (real clock)."""
-        return None if self.start is None else int(self.now().timestamp() * 1000)
+        return None if self.start is None else to_epoch_ms(self.now())
 
 
 class RateLimiter:

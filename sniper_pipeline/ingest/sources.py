@@ -11,9 +11,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sniper_pipeline.coinglass.endpoints import UNIT_PARAM_DEFAULT, series_value_unit
-from sniper_pipeline.intervals import interval_seconds
 from sniper_pipeline.settings.coins import CoinsConfig
 from sniper_pipeline.settings.layers import CONTEXT_LAYERS, LAYERS, LayersConfig, SourceSpec
+from sniper_pipeline.settings.timeutil import interval_seconds
 
 _QUOTES = ("USDT", "USDC", "BUSD", "FDUSD", "USD")
 

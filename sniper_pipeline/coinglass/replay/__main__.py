@@ -1,5 +1,0 @@
-import sys
-
-from sniper_pipeline.coinglass.replay.cli import serve_main
-
-sys.exit(serve_main(sys.argv[1:]))
