@@ -14,7 +14,7 @@ import yaml
 from sniper_pipeline.definitions import defs
 from sniper_pipeline.defs.catalog import with_catalog
 from sniper_pipeline.defs.transform.project import dbt_project
-from sniper_pipeline.runtime import Runtime
+from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.settings.paths import dbt_project_dir
 
 # Written out here, not read from defs/catalog.py: a wrong table there must fail this test.
