@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     )
     from sniper_pipeline.coinglass.paging import HistoryResult, fetch_history, requests_needed
     from sniper_pipeline.coinglass.parsing import UNIT_BASE_COIN, UNIT_USD, ParsedFrame
-    from sniper_pipeline.coinglass.ratelimit import FileRateLimiter, RateLimiter
+    from sniper_pipeline.coinglass.ratelimit import FileRateLimiter, RateLimiter, RedisRateLimiter
     from sniper_pipeline.coinglass.transport import RecordingSleeper, RetryEvent, RetryPolicy
 
 _EXPORTS: dict[str, str] = {
@@ -74,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     "RateLimitError": "sniper_pipeline.coinglass.errors",
     "RateLimiter": "sniper_pipeline.coinglass.ratelimit",
     "RecordingSleeper": "sniper_pipeline.coinglass.transport",
+    "RedisRateLimiter": "sniper_pipeline.coinglass.ratelimit",
     "RetryEvent": "sniper_pipeline.coinglass.transport",
     "RetryPolicy": "sniper_pipeline.coinglass.transport",
     "SchemaDriftError": "sniper_pipeline.coinglass.errors",
@@ -123,6 +124,7 @@ __all__ = [
     "RateLimitError",
     "RateLimiter",
     "RecordingSleeper",
+    "RedisRateLimiter",
     "RetryEvent",
     "RetryPolicy",
     "SchemaDriftError",
