@@ -78,16 +78,16 @@ def pg_url(pg_admin_url: str) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A private redis-server on a free loopback port for one test (broker, result backend and
-    shared rate limiter): no state shared with other tests or with `make redis`'s server."""
+@contextmanager
+def redis_server(folder: Path) -> Iterator[str]:
+    """A private redis-server on a free loopback port (no persistence), stopped on exit."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip(REDIS_HOWTO)
+        raise FileNotFoundError(REDIS_HOWTO)
+    import redis
+
     port = free_port()
-    folder = tmp_path / "redis"
-    folder.mkdir()
+    folder.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         [
             binary,
@@ -107,8 +107,6 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     )
     url = f"redis://127.0.0.1:{port}"
     try:
-        import redis
-
         client = redis.Redis.from_url(url, socket_connect_timeout=1)
         for _ in range(100):
             try:
@@ -123,6 +121,16 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A private redis-server for one test (broker, result backend and shared rate limiter): no
+    state shared with other tests or with `make redis`'s server."""
+    if shutil.which("redis-server") is None:
+        pytest.skip(REDIS_HOWTO)
+    with redis_server(tmp_path / "redis") as url:
+        yield url
 
 
 @pytest.fixture
