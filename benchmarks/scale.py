@@ -54,9 +54,6 @@ from sniper_pipeline_tests.conftest import (  # noqa: E402
     replay_process_env,
 )
 
-# Series per coin in a steady-state scan: the five raw layers (funding, open interest,
-# liquidations, taker volume, prices), one request each when the scan follows the previous bar.
-SERIES_PER_COIN = 5
 PLANS = (30, 80, 300, 1200)  # requests per minute
 BARS = {"1h": 60, "15m": 15, "5m": 5}  # minutes per bar
 
@@ -143,6 +140,17 @@ def case(
     return result
 
 
+def series_per_coin() -> float:
+    """Requests per coin of a steady-state scan, from the live endpoint plan: one per series (the
+    watermark is a bar back, a page holds 1,000 bars), averaged over the configured coins."""
+    from sniper_pipeline.settings.coins import load_coins
+    from sniper_pipeline.settings.layers import load_layers
+    from sniper_pipeline.sources import plan_live
+
+    plans = plan_live(load_coins(config_dir()), load_layers(config_dir()))
+    return sum(sum(1 for s in p.sources.values() if s) for p in plans.values()) / len(plans)
+
+
 def plan_caps(requests_per_coin: float) -> dict[str, dict[str, int]]:
     """Coins a plan can watch: requests it allows per bar / requests per coin and scan."""
     return {
@@ -172,8 +180,9 @@ def main() -> None:
         "history_days": args.history_days,
         "cases": cases,
         "rescan_requests_per_coin": round(rescan_per_coin, 2),
-        # Planned from the endpoint plan (5 series per coin); the measured re-scan is the check.
-        "coins_per_plan": plan_caps(SERIES_PER_COIN),
+        # From the live endpoint plan; the measured re-scan's requests per coin are the check.
+        "plan_requests_per_coin": series_per_coin(),
+        "coins_per_plan": plan_caps(series_per_coin()),
         "context": {
             "cores": os.cpu_count(),
             "load_average_1m": round(os.getloadavg()[0], 2),

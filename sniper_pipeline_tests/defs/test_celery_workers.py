@@ -72,6 +72,8 @@ COMPARED_TABLES = (
 # Stamped with the wall clock or the run: they differ between any two runs.
 VOLATILE_SUFFIXES = ("_at",)
 VOLATILE = {"run_id"}
+# Distinctive, so a leak is found by substring search (the replay server accepts any key).
+SECRET = "cg-celery-key-5d1e8a70c2b94f3e"
 
 
 def _short_history_config(target: Path) -> Path:
@@ -100,6 +102,33 @@ def _tables(url: str) -> dict[str, list[tuple[Any, ...]]]:
             ]
             out[table] = sorted((tuple(row[i] for i in keep) for row in result.all()), key=repr)
     engine.dispose()
+    return out
+
+
+def _event_log_text(url: str) -> list[str]:
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as conn:
+        rows = [str(r[0]) for r in conn.execute(text("select event from event_logs")).all()]
+    engine.dispose()
+    return rows
+
+
+def _redis_values(url: str) -> list[tuple[bytes, bytes]]:
+    """Every string, list and hash value in the broker's and the backend's databases."""
+    import redis
+
+    out = []
+    for db in (0, 1):
+        client = redis.Redis.from_url(f"{url}/{db}")
+        for key in client.scan_iter():
+            kind = client.type(key)
+            if kind == b"string":
+                out.append((key, client.get(key) or b""))
+            elif kind == b"list":
+                out.extend((key, v) for v in client.lrange(key, 0, -1))
+            elif kind == b"hash":
+                out.extend((key, v) for v in client.hvals(key))
+        client.close()
     return out
 
 
@@ -144,7 +173,7 @@ def test_two_celery_workers_scan_a_universe_and_survive_a_kill(
         reference_env = replay_process_env(
             data_dir=tmp_path / "reference",
             base_url=reference_server.base_url,
-            api_key="celery-test",
+            api_key=SECRET,
             replay_dir=folder,
             DAGSTER_HOME=str(tmp_path / "reference_home"),
             SNIPER_WAREHOUSE_URL=reference_url,
@@ -157,7 +186,7 @@ def test_two_celery_workers_scan_a_universe_and_survive_a_kill(
             replay_process_env(
                 data_dir=tmp_path / "data",
                 base_url=server.base_url,
-                api_key="celery-test",
+                api_key=SECRET,
                 replay_dir=folder,
                 SNIPER_REQUESTS_PER_MINUTE=str(RATE_LIMIT),
                 SNIPER_RATE_WINDOW_SECONDS=str(RATE_WINDOW_S),
@@ -219,6 +248,12 @@ def test_two_celery_workers_scan_a_universe_and_survive_a_kill(
     for table, rows in reference_tables.items():
         assert tables[table] == rows, table
     assert all(reference_tables[t] for t in ("raw_liquidations", "fct_layer_bars", "layer_signals"))
+    # The key travels only in the processes' environment: not in logs, Dagster's event log or
+    # Redis (messages and results).
+    for log in logs.iterdir():
+        assert SECRET not in log.read_text(errors="replace"), log.name
+    assert SECRET not in json.dumps(_event_log_text(pg_url))
+    assert not [k for k, v in _redis_values(redis_url) if SECRET.encode() in v]
     # A step longer than the visibility timeout is handed out a second time (a busy machine).
     repeated = len(steps) - len({(s.run_id, s.step_key) for s in steps}) - 1
     wall = time.monotonic() - started
