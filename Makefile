@@ -7,7 +7,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install run test ui bench lint dbt-parse clean
+.PHONY: install run test ui bench redis lint dbt-parse clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -31,9 +31,14 @@ test: install
 ui: install
 	$(BIN)/sniper serve
 
-bench: install
+bench: install redis
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/scan.py
+	$(BIN)/python benchmarks/scale.py
+
+# Debian's redis-server on 127.0.0.1:6379 (Celery broker, result backend, shared rate limiter).
+redis:
+	bash .ci/start-redis.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check sniper_pipeline sniper_pipeline_tests benchmarks scripts

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,11 @@ DEFAULT_PG_URL = "postgresql+psycopg://sniper:sniper@127.0.0.1:5432/sniper_test"
 PG_HOWTO = (
     "no PostgreSQL server: install it (apt-get install -y postgresql) and run "
     "`bash .ci/start-postgres.sh`, or set SNIPER_TEST_PG_URL"
+)
+
+REDIS_HOWTO = (
+    "no redis-server: install it (apt-get install -y redis-server); the test starts its own "
+    "server on a free loopback port (`make redis` starts the project's on 127.0.0.1:6379)"
 )
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -49,16 +57,80 @@ def pg_admin_url() -> str:
     pytest.skip(PG_HOWTO)
 
 
-@pytest.fixture
-def pg_url(pg_admin_url: str) -> Iterator[str]:
-    """A fresh, empty database for one test, dropped afterwards."""
+@contextmanager
+def fresh_database(pg_admin_url: str) -> Iterator[str]:
+    """A new, empty database on the admin URL's server, dropped on exit."""
     name = f"sniper_t_{uuid.uuid4().hex[:10]}"
     admin = create_engine(pg_admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        yield make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    with fresh_database(pg_admin_url) as url:
+        yield url
+
+
+@contextmanager
+def redis_server(folder: Path) -> Iterator[str]:
+    """A private redis-server on a free loopback port (no persistence), stopped on exit."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise FileNotFoundError(REDIS_HOWTO)
+    import redis
+
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}"
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        for _ in range(100):
+            try:
+                if client.ping():
+                    break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError(f"redis-server did not answer on port {port}")
+        client.close()
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A private redis-server for one test (broker, result backend and shared rate limiter): no
+    state shared with other tests or with `make redis`'s server."""
+    if shutil.which("redis-server") is None:
+        pytest.skip(REDIS_HOWTO)
+    with redis_server(tmp_path / "redis") as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ Interface (what the client calls): `acquire()` before each request, `observe(use
 with the headers of each response, `pause(seconds)` after a 429 (every sharer waits it out).
 `RateLimiter` keeps its bucket in memory;
 `FileRateLimiter` keeps the same bucket in a small JSON file under an `fcntl.flock`,
-so several processes (Dagster runs, the CLI) share one budget per key. Another
-shared store (a database row) only has to override `_transaction`.
+so several processes (Dagster runs, the CLI) share one budget per key;
+`RedisRateLimiter` keeps it in one Redis key under a Redis lock, so processes on several
+machines (Celery workers) share it. Another shared store only has to override `_transaction`.
 
 The bucket works by reservation: `acquire` always takes a token, letting the count go
 negative, and sleeps (outside any lock) for the debt it created. Concurrent callers
@@ -222,19 +223,86 @@ class FileRateLimiter(RateLimiter):
 
     def _load(self) -> BucketState:
         try:
-            raw = json.loads(self.path.read_text())
-            if (raw["limit"], raw["window_s"]) != (self.params.limit, self.params.window_s):
-                # Another plan (a changed setting): its rate and tokens do not apply to ours.
-                return self._fresh_state()
-            return BucketState(
-                **{k: raw[k] for k in ("tokens", "updated", "rate", "server_max", "server_used")}
-            )
-        except (FileNotFoundError, ValueError, KeyError, TypeError):
-            # Missing or damaged state: start a fresh bucket rather than fail the fetch.
+            text = self.path.read_text()
+        except FileNotFoundError:
             return self._fresh_state()
+        return decode_state(text, self.params) or self._fresh_state()
 
     def _save(self, state: BucketState) -> None:
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-        record = {**asdict(state), "limit": self.params.limit, "window_s": self.params.window_s}
-        tmp.write_text(json.dumps(record))
+        tmp.write_text(encode_state(state, self.params))
         os.replace(tmp, self.path)  # atomic: a reader never sees half a file
+
+
+def encode_state(state: BucketState, params: BucketParams) -> str:
+    """The bucket as stored by the shared limiters, with the plan it was computed for."""
+    return json.dumps({**asdict(state), "limit": params.limit, "window_s": params.window_s})
+
+
+def decode_state(raw_text: str | bytes | None, params: BucketParams) -> BucketState | None:
+    """The stored bucket, or None when missing, damaged (start fresh rather than fail the fetch)
+    or computed for another plan (a changed setting: its rate and tokens do not apply to ours)."""
+    if raw_text is None:
+        return None
+    try:
+        raw = json.loads(raw_text)
+        if (raw["limit"], raw["window_s"]) != (params.limit, params.window_s):
+            return None
+        return BucketState(**{k: raw[k] for k in ("tokens", "updated", "rate", "server_max", "server_used")})
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class RedisRateLimiter(RateLimiter):
+    """The same bucket in one Redis key, shared by processes on any machine that reaches the
+    server (Celery workers on several hosts, one API key).
+
+    A Redis lock guards each transaction (read, update, write: a few round trips per request,
+    nothing next to an HTTP call). The lock expires after `lock_timeout_s`, so a holder killed
+    mid-transaction (kill -9, a lost host) holds the others back that long at most. The clock is
+    the Redis server's (`TIME`): hosts whose clocks differ still agree on the bucket's time.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        limit: float,
+        *,
+        key: str = "sniper:coinglass-rate-limit",
+        window_s: float = 60.0,
+        burst: float | None = None,
+        high_water: float = 0.8,
+        slow_factor: float = 0.5,
+        lock_timeout_s: float = 5.0,
+        clock: Callable[[], float] | None = None,
+        sleeper: Callable[[float], None] = time.sleep,
+    ) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        self.key = key
+        self.lock_timeout_s = lock_timeout_s
+        super().__init__(
+            limit,
+            window_s=window_s,
+            burst=burst,
+            high_water=high_water,
+            slow_factor=slow_factor,
+            clock=clock or self._server_time,
+            sleeper=sleeper,
+        )
+
+    def _server_time(self) -> float:
+        seconds, micros = self.redis.time()
+        return float(seconds) + float(micros) / 1e6
+
+    def _initial_state(self) -> BucketState:
+        # Never read: the state lives in Redis (see _transaction); no round trip at construction.
+        return BucketState(tokens=self.params.burst, updated=0.0, rate=self.params.base_rate(None))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[BucketState]:
+        with self.redis.lock(f"{self.key}:lock", timeout=self.lock_timeout_s, blocking_timeout=60):
+            state = decode_state(self.redis.get(self.key), self.params) or self._fresh_state()
+            yield state
+            self.redis.set(self.key, encode_state(state, self.params))

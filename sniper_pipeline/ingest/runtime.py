@@ -18,6 +18,13 @@ from sniper_pipeline.warehouse.url import WarehouseLocation, warehouse_location
 
 LIVE_BASE_URL = "https://open-api-v4.coinglass.com"
 Profile = Literal["replay", "live"]
+# Where a scan's steps run: in the run's process (default), or on Celery workers (docs/deploy.md).
+Executor = Literal["in_process", "celery"]
+CELERY_BROKER_ENV = "SNIPER_CELERY_BROKER_URL"
+CELERY_BACKEND_ENV = "SNIPER_CELERY_BACKEND_URL"
+# Coins per scan run under Celery: a scan of more coins is several runs whose steps the workers
+# share. In process a scan stays one run (one dbt and one engine call per scan).
+DEFAULT_CELERY_COINS_PER_RUN = 10
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,11 @@ class Runtime:
     warehouse: WarehouseLocation
     requests_per_minute: int
     rate_window_s: float = 60.0
+    executor: Executor = "in_process"
+    coins_per_run: int | None = None  # None: one scan run per contiguous range of due coins
+    # The env var holding a Redis URL for the shared rate limiter (None: the file under data/).
+    # The name, not the URL: resources bind it as an EnvVar, so a password never shows in the UI.
+    rate_limit_env: str | None = None
 
     @property
     def partition_keys(self) -> list[str]:
@@ -67,6 +79,8 @@ def load_runtime() -> Runtime:
     else:
         plans = plan_live(coins, layers)
         base_url = os.environ.get("CG_BASE_URL", LIVE_BASE_URL)
+    warehouse = warehouse_location()
+    executor, coins_per_run, rate_limit_env = load_executor(warehouse.is_duckdb)
     return Runtime(
         profile=profile,  # type: ignore[arg-type]
         base_url=base_url,
@@ -74,7 +88,7 @@ def load_runtime() -> Runtime:
         coins=coins,
         layers=layers,
         plans=plans,
-        warehouse=warehouse_location(),
+        warehouse=warehouse,
         # The plan's limit live; the local replay server has none unless told to.
         requests_per_minute=int(
             os.environ.get("SNIPER_REQUESTS_PER_MINUTE", 80 if profile == "live" else 6000)
@@ -82,7 +96,40 @@ def load_runtime() -> Runtime:
         # The API counts per minute; a replay server started with a shorter --rate-window
         # (tests) is matched by SNIPER_RATE_WINDOW_SECONDS.
         rate_window_s=float(os.environ.get("SNIPER_RATE_WINDOW_SECONDS", "60")),
+        executor=executor,
+        coins_per_run=coins_per_run,
+        rate_limit_env=rate_limit_env,
     )
+
+
+def load_executor(uses_duckdb: bool) -> tuple[Executor, int | None, str | None]:
+    """SNIPER_EXECUTOR (in_process | celery), coins per scan run (SNIPER_COINS_PER_RUN, 0 = no
+    split) and the env var of the shared rate limiter's Redis URL (SNIPER_RATE_LIMIT_URL; under
+    Celery the broker's by default: every worker on every host draws from one budget)."""
+    executor = os.environ.get("SNIPER_EXECUTOR", "in_process").replace("-", "_")
+    if executor not in ("in_process", "celery"):
+        raise ConfigError(f"SNIPER_EXECUTOR: {executor!r} is not 'in_process' or 'celery'")
+    chunk_text = os.environ.get("SNIPER_COINS_PER_RUN", "")
+    try:
+        chunk = int(chunk_text) if chunk_text else None
+    except ValueError:
+        raise ConfigError(f"SNIPER_COINS_PER_RUN: {chunk_text!r} is not a whole number") from None
+    rate_limit_env = "SNIPER_RATE_LIMIT_URL" if os.environ.get("SNIPER_RATE_LIMIT_URL") else None
+    if executor == "celery":
+        if uses_duckdb:
+            raise ConfigError(
+                "SNIPER_EXECUTOR=celery needs a PostgreSQL warehouse (SNIPER_WAREHOUSE_URL): "
+                "a DuckDB file cannot be shared by workers"
+            )
+        missing = [v for v in (CELERY_BROKER_ENV, CELERY_BACKEND_ENV) if not os.environ.get(v)]
+        if missing:
+            raise ConfigError(
+                f"SNIPER_EXECUTOR=celery needs {' and '.join(missing)} "
+                "(e.g. redis://127.0.0.1:6379/0 and redis://127.0.0.1:6379/1)"
+            )
+        chunk = DEFAULT_CELERY_COINS_PER_RUN if chunk is None else chunk
+        rate_limit_env = rate_limit_env or CELERY_BROKER_ENV
+    return executor, (chunk or None), rate_limit_env  # type: ignore[return-value]
 
 
 @lru_cache(maxsize=1)

@@ -26,7 +26,11 @@ CODE_SERVER = [str(BIN / "dagster"), "api", "grpc", "-m", "sniper_pipeline.defin
 def test_compose_file_names_every_service_and_the_postgres_instance() -> None:
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"postgres", "code", "webserver", "daemon", "stream"}
+    assert set(services) == {"postgres", "code", "webserver", "daemon", "stream", "redis", "worker"}
+    # Celery scale-out is opt-in: Redis and the workers only start with `--profile celery`.
+    assert services["redis"]["profiles"] == services["worker"]["profiles"] == ["celery"]
+    assert services["worker"]["command"][:3] == ["dagster-celery", "worker", "start"]
+    assert "/opt/sniper/config/celery.yaml" in services["worker"]["command"]
     assert services["stream"]["command"] == ["sniper", "stream", "--live"]
     assert services["code"]["command"][:3] == ["dagster", "api", "grpc"]
     assert "sniper_pipeline.definitions" in services["code"]["command"]

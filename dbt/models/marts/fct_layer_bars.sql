@@ -4,8 +4,12 @@
         incremental_strategy='delete+insert',
         unique_key=['coin', 'interval', 'ts'],
         on_schema_change='append_new_columns',
+        pre_hook="{{ 'set local enable_nestloop = off' if target.type == 'postgres' else '' }}",
     )
 }}
+{#- PostgreSQL estimates one row for each as-of CTE below (a range join, grouped) and nests loops
+    over what are thousands of rows: the first build of 25 coins ran over 5 minutes, with hash
+    joins it takes seconds. `set local` lasts for this model's transaction only. -#}
 {#- Every coin in one build. The source each coin reads per layer comes from the
     coin_layer_sources table (written by the scan), so the SQL has no per-run vars and dbt's
     partial parsing holds. An incremental run rebuilds, per coin, the bars from its oldest raw

@@ -19,20 +19,27 @@ def coin_partitions(runtime: Runtime) -> dg.StaticPartitionsDefinition:
     return dg.StaticPartitionsDefinition(runtime.partition_keys)
 
 
-def coin_ranges(all_coins: list[str], due: list[str]) -> list[tuple[str, str]]:
+def coin_ranges(all_coins: list[str], due: list[str], max_coins: int | None = None) -> list[tuple[str, str]]:
     """The due coins as contiguous ranges of the partition order: one run per range (usually
-    one, as coins sharing a grid interval are due together)."""
+    one, as coins sharing a grid interval are due together). With `max_coins` (the Celery
+    executor) a range holds at most that many coins: several runs at once, whose steps the
+    workers share."""
     wanted = set(due)
     ranges: list[tuple[str, str]] = []
     start: str | None = None
     previous: str | None = None
+    size = 0
     for coin in all_coins:
         if coin in wanted:
+            if start is not None and previous is not None and max_coins and size >= max_coins:
+                ranges.append((start, previous))
+                start, size = None, 0
             start = start or coin
             previous = coin
+            size += 1
         elif start is not None and previous is not None:
             ranges.append((start, previous))
-            start = None
+            start, size = None, 0
     if start is not None and previous is not None:
         ranges.append((start, previous))
     return ranges

@@ -7,7 +7,7 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from sniper_pipeline.coinglass.client import CoinGlassClient
-from sniper_pipeline.coinglass.ratelimit import FileRateLimiter
+from sniper_pipeline.coinglass.ratelimit import FileRateLimiter, RateLimiter, RedisRateLimiter
 from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.settings.paths import data_dir
 from sniper_pipeline.warehouse.engine import make_engine
@@ -33,14 +33,26 @@ class CoinGlassResource(dg.ConfigurableResource):
         60.0, description="the server's counting window; shorter only against a replay server in tests"
     )
     rate_limit_state: str | None = None  # shared limiter state file; default under data/
+    rate_limit_url: str | None = Field(
+        None, description="Redis URL of a limiter shared across hosts (Celery); else the file"
+    )
 
-    def client(self) -> CoinGlassClient:
-        """A client whose clock follows the server's `Date` (the replay server's simulated now)."""
-        limiter = FileRateLimiter(
+    def limiter(self) -> RateLimiter:
+        """One budget per API key: a Redis key for workers on several hosts, else a file for the
+        processes of this host (steps, sensors, the CLI)."""
+        if self.rate_limit_url:
+            return RedisRateLimiter(
+                self.rate_limit_url, self.requests_per_minute, window_s=self.rate_window_s
+            )
+        return FileRateLimiter(
             self.rate_limit_state or default_rate_state(),
             self.requests_per_minute,
             window_s=self.rate_window_s,
         )
+
+    def client(self) -> CoinGlassClient:
+        """A client whose clock follows the server's `Date` (the replay server's simulated now)."""
+        limiter = self.limiter()
         client = CoinGlassClient(
             self.base_url,
             self.api_key,
@@ -48,7 +60,6 @@ class CoinGlassResource(dg.ConfigurableResource):
             max_retries=self.max_retries,
             max_rate_limit_retries=self.max_rate_limit_retries,
             max_retry_seconds=self.max_retry_seconds,
-            # One budget for every process on this host (steps, sensors, the CLI).
             rate_limiter=limiter,
         )
         client.sync_clock()
@@ -71,6 +82,8 @@ def build_resources(runtime: Runtime) -> dict[str, dg.ConfigurableResource]:
             api_key=dg.EnvVar("CG_API_KEY"),
             requests_per_minute=runtime.requests_per_minute,
             rate_window_s=runtime.rate_window_s,
+            # Bound to the env var: the URL (maybe with a password) is not shown in the UI.
+            rate_limit_url=dg.EnvVar(runtime.rate_limit_env) if runtime.rate_limit_env else None,
         ),
         "warehouse": WarehouseResource(url=runtime.warehouse.url.render_as_string(hide_password=False)),
     }

@@ -17,14 +17,17 @@ from sniper_pipeline.ingest.scan_cursor import ScanRequest, due_scans
 SENSOR_INTERVAL_SECONDS = 30
 
 
-def scan_run_requests(requests: list[ScanRequest], partition_keys: list[str]) -> list[dg.RunRequest]:
-    """One run per closed bar time and contiguous range of due coins (usually one run per close)."""
+def scan_run_requests(
+    requests: list[ScanRequest], partition_keys: list[str], max_coins: int | None = None
+) -> list[dg.RunRequest]:
+    """One run per closed bar time and contiguous range of due coins (usually one run per close;
+    under Celery one per `max_coins` coins, so the workers share the scan)."""
     by_bar: dict[datetime, list[str]] = {}
     for request in requests:
         by_bar.setdefault(request.bar_open, []).append(request.coin)
     runs = []
     for bar_open, coins in sorted(by_bar.items()):
-        for start, end in coin_ranges(partition_keys, coins):
+        for start, end in coin_ranges(partition_keys, coins, max_coins):
             runs.append(
                 dg.RunRequest(
                     run_key=f"{start}..{end}|{bar_open.isoformat()}",
@@ -48,7 +51,8 @@ def build_new_bar_sensor(runtime: Runtime) -> dg.SensorDefinition:
     def new_bar_sensor(context: dg.SensorEvaluationContext, coinglass: CoinGlassResource) -> dg.SensorResult:
         now = coinglass.client().now()
         requests, cursor = due_scans(context.cursor, now, grids)
-        return dg.SensorResult(run_requests=scan_run_requests(requests, partition_keys), cursor=cursor)
+        runs = scan_run_requests(requests, partition_keys, runtime.coins_per_run)
+        return dg.SensorResult(run_requests=runs, cursor=cursor)
 
     return new_bar_sensor
 
