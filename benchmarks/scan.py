@@ -223,7 +223,12 @@ def _serve_runs(dagster_home: Path, close_wall: float) -> list[dict[str, Any]]:
                 {
                     "created_after_close_s": round(created - close_wall, 2),
                     "queued_s": round((record.start_time or created) - created, 2),
-                    "run_s": round((record.end_time or 0) - (record.start_time or 0), 2),
+                    # None while the run is still going (the alert goes out before its last steps).
+                    "run_s": (
+                        round(record.end_time - record.start_time, 2)
+                        if record.end_time and record.start_time
+                        else None
+                    ),
                     "status": record.dagster_run.status.value,
                 }
             )
