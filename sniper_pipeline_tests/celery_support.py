@@ -84,22 +84,26 @@ def prepare(env: dict[str, str]) -> None:
     make_engine(warehouse_location(env["SNIPER_WAREHOUSE_URL"])).dispose()
 
 
+def _spawn(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A child leading its own process group (killed whole on cleanup), output appended to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            cmd, env=env, cwd=project_dir(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
 def start_worker(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """One worker process (concurrency 1: one step at a time), in its own process group so a
     test can kill it whole."""
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                *(DAGSTER_CELERY, "worker", "start", "-A", "dagster_celery.app", "-n", name),
-                *("-y", env["SNIPER_CELERY_CONFIG"], "--", "--concurrency=1"),
-                *("--without-gossip", "--without-mingle"),
-            ],
-            env=env,
-            cwd=project_dir(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    return _spawn(
+        [
+            *(DAGSTER_CELERY, "worker", "start", "-A", "dagster_celery.app", "-n", name),
+            *("-y", env["SNIPER_CELERY_CONFIG"], "--", "--concurrency=1"),
+            *("--without-gossip", "--without-mingle"),
+        ],
+        env,
+        log,
+    )
 
 
 def kill_group(proc: subprocess.Popen[Any], sig: int = signal.SIGKILL) -> None:
@@ -111,19 +115,16 @@ def kill_group(proc: subprocess.Popen[Any], sig: int = signal.SIGKILL) -> None:
 
 
 def launch_scan(env: dict[str, str], start: str, end: str, log: Path) -> subprocess.Popen[bytes]:
-    """One scan run over a coin range, its steps executed by the job's executor (Celery here)."""
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                *(DAGSTER, "job", "execute", "-m", "sniper_pipeline.definitions", "-j", "coin_scan_job"),
-                *("--tags", json.dumps(range_tags(start, end))),
-            ],
-            env=env,
-            cwd=project_dir(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a dbt subprocess goes with it on cleanup
-        )
+    """One scan run over a coin range, its steps executed by the job's executor (Celery here);
+    its own process group, so a dbt subprocess goes with it on cleanup."""
+    return _spawn(
+        [
+            *(DAGSTER, "job", "execute", "-m", "sniper_pipeline.definitions", "-j", "coin_scan_job"),
+            *("--tags", json.dumps(range_tags(start, end))),
+        ],
+        env,
+        log,
+    )
 
 
 @dataclass(frozen=True)
@@ -134,19 +135,24 @@ class StepOnWorker:
     at: float
 
 
+def event_rows(pg_url: str, sql: str) -> list[Any]:
+    """Rows of a query over Dagster's event log (PostgreSQL storage)."""
+    engine = create_engine(pg_url, poolclass=NullPool)
+    with engine.connect() as conn:
+        rows = list(conn.execute(text(sql)).all())
+    engine.dispose()
+    return rows
+
+
 def steps_on_workers(pg_url: str) -> list[StepOnWorker]:
     """Every step a Celery worker took, from the engine event dagster-celery writes when a worker
     starts a step ("Executing steps ... in celery worker", metadata "Celery worker")."""
-    engine = create_engine(pg_url, poolclass=NullPool)
     out = []
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "select run_id, step_key, event, extract(epoch from timestamp) from event_logs "
-                "where dagster_event_type = 'ENGINE_EVENT' and event like '%in celery worker%' order by id"
-            )
-        ).all()
-    engine.dispose()
+    rows = event_rows(
+        pg_url,
+        "select run_id, step_key, event, extract(epoch from timestamp) from event_logs "
+        "where dagster_event_type = 'ENGINE_EVENT' and event like '%in celery worker%' order by id",
+    )
     for run_id, step_key, event, at in rows:
         entry = deserialize_value(event, dg.EventLogEntry)
         assert entry.dagster_event is not None
@@ -157,15 +163,11 @@ def steps_on_workers(pg_url: str) -> list[StepOnWorker]:
 
 def ended_steps(pg_url: str) -> set[tuple[str, str]]:
     """(run id, step key) of every step that succeeded or failed."""
-    engine = create_engine(pg_url, poolclass=NullPool)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "select run_id, step_key from event_logs "
-                "where dagster_event_type in ('STEP_SUCCESS', 'STEP_FAILURE')"
-            )
-        ).all()
-    engine.dispose()
+    rows = event_rows(
+        pg_url,
+        "select run_id, step_key from event_logs "
+        "where dagster_event_type in ('STEP_SUCCESS', 'STEP_FAILURE')",
+    )
     return {(r, s) for r, s in rows}
 
 

@@ -31,6 +31,7 @@ from sniper_pipeline_tests.celery_support import (
     celery_config,
     celery_env,
     ended_steps,
+    event_rows,
     kill_group,
     launch_scan,
     prepare,
@@ -106,11 +107,7 @@ def _tables(url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _event_log_text(url: str) -> list[str]:
-    engine = create_engine(url, poolclass=NullPool)
-    with engine.connect() as conn:
-        rows = [str(r[0]) for r in conn.execute(text("select event from event_logs")).all()]
-    engine.dispose()
-    return rows
+    return [str(r[0]) for r in event_rows(url, "select event from event_logs")]
 
 
 def _redis_values(url: str) -> list[tuple[bytes, bytes]]:
@@ -134,15 +131,11 @@ def _redis_values(url: str) -> list[tuple[bytes, bytes]]:
 
 def _materialized_coins(url: str) -> dict[str, set[str]]:
     """Per asset, the coins (partitions) a successful step of the scan materialized."""
-    engine = create_engine(url, poolclass=NullPool)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "select asset_key, partition from event_logs "
-                "where dagster_event_type = 'ASSET_MATERIALIZATION' and partition is not null"
-            )
-        ).all()
-    engine.dispose()
+    rows = event_rows(
+        url,
+        "select asset_key, partition from event_logs "
+        "where dagster_event_type = 'ASSET_MATERIALIZATION' and partition is not null",
+    )
     out: dict[str, set[str]] = {}
     for key, partition in rows:
         out.setdefault(json.loads(key)[0] if key.startswith("[") else key, set()).add(partition)
