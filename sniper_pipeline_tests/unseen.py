@@ -1,5 +1,7 @@
 """Build a recordings folder the pipeline has never seen, from the shipped sample: another coin
-name, shifted dates, another exchange list, a different file list (taker only at 1d)."""
+name, shifted dates, another exchange list, a different file list (taker only at 1d), and the
+documented `unit=usd` on the aggregated OI and taker requests (real recordings carry it; the
+values stay USD)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,11 @@ from typing import Any
 from sniper_pipeline.replay.sample import sample_dir
 
 SHIFT_MS = 41 * 86_400_000  # 41 days later
+# Documented optional params added to these endpoints' requests (docs/coinglass-v4.md).
+EXTRA_PARAMS = {
+    "/api/futures/open-interest/aggregated-history": {"unit": "usd"},
+    "/api/futures/aggregated-taker-buy-sell-volume/history": {"unit": "usd"},
+}
 KEEP = {
     ("/api/futures/open-interest/aggregated-history", "4h"),
     ("/api/futures/liquidation/aggregated-history", "4h"),
@@ -40,7 +47,11 @@ def build_unseen(target: Path, source_coin: str = "SOL", new_coin: str = "HYPE")
             continue
         envelope = json.loads((source / entry["file"]).read_text())
         envelope["data"] = _shift(envelope["data"], entry.get("time_field") or "time")
-        new_params = {**params, "symbol": f"{new_coin}USDT" if pair else new_coin}
+        new_params = {
+            **params,
+            "symbol": f"{new_coin}USDT" if pair else new_coin,
+            **EXTRA_PARAMS.get(entry["endpoint"], {}),
+        }
         if "exchange_list" in new_params:
             new_params["exchange_list"] = "OKX,Bybit"
         name = "unseen_" + "_".join(f"{k}-{v}" for k, v in sorted(new_params.items())).replace(",", "+")

@@ -65,6 +65,32 @@ def test_run_scores_a_coin_it_has_never_seen(unseen_run: tuple[Path, Path, dict[
 
 
 @pytest.mark.slow
+def test_documented_unit_params_replay_with_their_units(
+    unseen_run: tuple[Path, Path, dict[str, Any]],
+) -> None:
+    """The unseen folder asks aggregated OI and taker history with `unit=usd` (issue #15): both
+    layers are stored with the unit they were asked in, and their values are the recorded ones."""
+    import duckdb
+
+    tmp, folder, summary = unseen_run
+    layers = summary["coins"]["HYPE"]["layers"]
+    assert "unit=usd" in layers["open_interest"]["source"] and "unit=usd" in layers["taker"]["source"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    [taker_file] = [f["file"] for f in manifest["files"] if "taker" in f["endpoint"]]
+    recorded = {int(r["time"]): r for r in json.loads((folder / taker_file).read_text())["data"]}
+    with duckdb.connect(str(tmp / "data" / "sniper.duckdb"), read_only=True) as conn:
+        oi_units = conn.execute("select distinct unit from raw_open_interest").fetchall()
+        taker = conn.execute(
+            "select epoch_ms(ts), buy_volume, sell_volume, value_unit from raw_taker_volume"
+        ).fetchall()
+    assert oi_units == [("usd",)]
+    assert {unit for *_, unit in taker} == {"usd"} and len(taker) == len(recorded)
+    for ms, buy, sell, _ in taker:
+        assert buy == pytest.approx(float(recorded[ms]["aggregated_buy_volume_usd"]))
+        assert sell == pytest.approx(float(recorded[ms]["aggregated_sell_volume_usd"]))
+
+
+@pytest.mark.slow
 def test_second_run_adds_no_rows(unseen_run: tuple[Path, Path, dict[str, Any]]) -> None:
     tmp, folder, _ = unseen_run
     again = run_sniper(["run", "--replay-dir", str(folder)], tmp)

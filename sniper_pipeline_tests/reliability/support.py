@@ -36,6 +36,8 @@ COIN = "HYPE"
 # fault can land mid-backfill (on page 2, after page 1 was fetched).
 LIQ_PATH = "/api/futures/liquidation/aggregated-history"
 OI_PATH = "/api/futures/open-interest/aggregated-history"
+# The unseen folder records OI as asked with the documented `unit=usd` (sniper_pipeline_tests/unseen.py).
+OI_PARAMS = {"symbol": COIN, "interval": "4h", "unit": "usd"}
 # Every layer endpoint of the recordings, not supported-coins (which sync_clock asks first).
 HISTORY_GLOB = "/api/futures/*history"
 # Distinctive, so a leak is found by substring search; the replay server accepts any key.

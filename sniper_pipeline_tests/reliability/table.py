@@ -34,6 +34,7 @@ from sniper_pipeline_tests.reliability.support import (  # noqa: E402
     HISTORY_GLOB,
     LIQ,
     LIQ_PATH,
+    OI_PARAMS,
     OI_PATH,
     SECRET,
     FrameRejectedError,
@@ -173,7 +174,7 @@ def client_level(server: ReplayServer, case: Case, clean: ParsedFrame) -> Row:
     client, sleeper = make_client(server, timeout=(5, READ_TIMEOUT), **case.options)
     server.set_faults(case.client)
     try:
-        parsed = series_page(client, ep.OI_AGGREGATED_HISTORY, symbol=COIN, interval="4h", limit=CLIENT_LIMIT)
+        parsed = series_page(client, ep.OI_AGGREGATED_HISTORY, **OI_PARAMS, limit=CLIENT_LIMIT)
     except CoinGlassError as exc:
         attempts = exc.attempts or 1
         outcome = f"failed clearly after {attempts} attempt{'s' if attempts > 1 else ''}"
@@ -488,8 +489,7 @@ def main(argv: list[str] | None = None) -> int:
             clean = series_page(
                 make_client(server)[0],
                 ep.OI_AGGREGATED_HISTORY,
-                symbol=COIN,
-                interval="4h",
+                **OI_PARAMS,
                 limit=CLIENT_LIMIT,
             )
             base_engine = new_engine(folder, "ingest_baseline")

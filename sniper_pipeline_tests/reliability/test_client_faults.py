@@ -36,7 +36,15 @@ from sniper_pipeline.replay.data_faults import DEFAULT_DUPLICATES, DEFAULT_GAP, 
 from sniper_pipeline.replay.faults import FaultSpecError, parse_faults
 from sniper_pipeline.replay.server import CONTROL_PATH, ReplayServer
 from sniper_pipeline_tests.coinglass.support import series_page
-from sniper_pipeline_tests.reliability.support import COIN, LIQ, LIQ_PATH, OI_PATH, SECRET, make_client
+from sniper_pipeline_tests.reliability.support import (
+    COIN,
+    LIQ,
+    LIQ_PATH,
+    OI_PARAMS,
+    OI_PATH,
+    SECRET,
+    make_client,
+)
 
 LIMIT = 50
 READ_TIMEOUT = 1.0  # s; timeout faults sleep 3 s
@@ -44,7 +52,7 @@ OI_FIELDS = ("open", "high", "low", "close")
 
 
 def fetch(client: CoinGlassClient) -> ParsedFrame:
-    return series_page(client, ep.OI_AGGREGATED_HISTORY, symbol=COIN, interval="4h", limit=LIMIT)
+    return series_page(client, ep.OI_AGGREGATED_HISTORY, **OI_PARAMS, limit=LIMIT)
 
 
 @pytest.fixture(scope="module")
@@ -317,9 +325,7 @@ def test_glob_path_spares_supported_coins(server: ReplayServer) -> None:
     server.set_faults("500@/api/futures/*history:*")
     headers = {"CG-API-KEY": "k"}
     coins = requests.get(server.base_url + "/api/futures/supported-coins", headers=headers, timeout=5)
-    oi = requests.get(
-        server.base_url + OI_PATH, params={"symbol": COIN, "interval": "4h"}, headers=headers, timeout=5
-    )
+    oi = requests.get(server.base_url + OI_PATH, params=OI_PARAMS, headers=headers, timeout=5)
     assert (coins.status_code, oi.status_code) == (404, 500)  # supported-coins is not recorded here
 
 
@@ -351,7 +357,7 @@ def test_command_line_accepts_data_faults(unseen_dir: Path) -> None:
     try:
         assert proc.stdout is not None
         base_url = proc.stdout.readline().strip()
-        params = {"symbol": COIN, "interval": "4h", "limit": "10"}
+        params = {**OI_PARAMS, "limit": "10"}
         rows = requests.get(base_url + OI_PATH, params=params, headers={"CG-API-KEY": "k"}, timeout=5).json()
         assert len(rows["data"]) == 10 + DEFAULT_DUPLICATES
     finally:
@@ -368,7 +374,7 @@ def test_sniper_run_passes_replay_faults_to_its_server(
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     monkeypatch.setenv("SNIPER_REPLAY_FAULTS", f"503@{OI_PATH}:1")
     with api_environment(live=False, replay_dir=unseen_dir) as base_url:
-        params = {"symbol": COIN, "interval": "4h", "limit": "1"}
+        params = {**OI_PARAMS, "limit": "1"}
         statuses = [
             requests.get(
                 base_url + OI_PATH, params=params, headers={"CG-API-KEY": "k"}, timeout=5
