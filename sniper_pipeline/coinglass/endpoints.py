@@ -30,9 +30,7 @@ from sniper_pipeline.coinglass.parsing import (
     parse_funding_exchange_list,
     parse_liquidation_aggregated,
     parse_liquidation_exchange_list,
-    parse_liquidation_orders,
     parse_liquidation_pair,
-    parse_name_list,
     parse_ohlc,
     parse_pairs_markets,
     parse_supported_exchange_pairs,
@@ -270,20 +268,6 @@ def supported_exchange_pairs(client: ClientLike, exchange: str | None = None) ->
     )
 
 
-def supported_coins(client: ClientLike) -> list[str]:
-    return parse_name_list(
-        client.get(SUPPORTED_COINS, {}), endpoint=SUPPORTED_COINS, names=("symbol", "coin")
-    )
-
-
-def supported_exchanges(client: ClientLike) -> list[str]:
-    return parse_name_list(
-        client.get(SUPPORTED_EXCHANGES, {}),
-        endpoint=SUPPORTED_EXCHANGES,
-        names=("exchange", "exchange_name", "name"),
-    )
-
-
 def funding_rate_exchange_list(client: ClientLike) -> ParsedFrame:
     """Current funding settings: coin, exchange, margin, interval_hours, funding_rate, next_funding_ts."""
     return parse_funding_exchange_list(client.get(FUNDING_EXCHANGE_LIST, {}), endpoint=FUNDING_EXCHANGE_LIST)
@@ -308,30 +292,6 @@ def pairs_markets(client: ClientLike, symbol: str) -> ParsedFrame:
     """Instruments of one coin (symbol = coin): exchange, instrument_id, base, quote."""
     params = _check_params(PAIRS_MARKETS, {"symbol": symbol})
     return parse_pairs_markets(client.get(PAIRS_MARKETS, params), coin=symbol, endpoint=PAIRS_MARKETS)
-
-
-def liquidation_orders(
-    client: ClientLike,
-    exchange: str,
-    symbol: str,
-    min_liquidation_amount: float,
-    *,
-    start_time: datetime | int | None = None,
-    end_time: datetime | int | None = None,
-) -> ParsedFrame:
-    """Single liquidation orders of the last 7 days (up to 200): ts, exchange, symbol, base_asset,
-    price, value_usd, side (1 long liquidated, 2 short liquidated)."""
-    params = _check_params(
-        LIQUIDATION_ORDERS,
-        dict(
-            exchange=exchange,
-            symbol=symbol,
-            min_liquidation_amount=min_liquidation_amount,
-            start_time=start_time,
-            end_time=end_time,
-        ),
-    )
-    return parse_liquidation_orders(client.get(LIQUIDATION_ORDERS, params), endpoint=LIQUIDATION_ORDERS)
 
 
 # -- paged history ----------------------------------------------------------------------------

@@ -155,8 +155,8 @@ class NotFoundError(BadRequestError):
     """HTTP 404 or an error envelope for an unknown symbol/exchange/resource."""
 
     default_remedy = (
-        "unknown symbol, exchange or path: check supported_coins() / supported_exchange_pairs() "
-        "and whether the endpoint wants a coin (BTC) or a pair (BTCUSDT)"
+        "unknown symbol, exchange or path: check /api/futures/supported-coins and "
+        "supported_exchange_pairs(), and whether the endpoint wants a coin (BTC) or a pair (BTCUSDT)"
     )
 
 

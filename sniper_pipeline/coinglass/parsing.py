@@ -620,55 +620,6 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def parse_name_list(data: Any, *, endpoint: str | None = None, names: Sequence[str] = ("name",)) -> list[str]:
-    """supported-coins / supported-exchanges: a list of strings (objects with a name field tolerated)."""
-    if not isinstance(data, list):
-        raise MalformedResponseError(
-            f"expected a list in 'data', got {type(data).__name__}", endpoint=endpoint
-        )
-    out: list[str] = []
-    for item in data:
-        if isinstance(item, str):
-            out.append(item)
-        elif isinstance(item, dict) and any(n in item for n in names):
-            out.append(str(next(item[n] for n in names if n in item)))
-        else:
-            raise _drift(
-                endpoint, f"list item {item!r} is not a name", item.keys() if isinstance(item, dict) else []
-            )
-    return out
-
-
-LIQUIDATION_ORDER_FIELDS = (
-    FieldSpec("exchange", ("exchange_name", "exchange", "exName"), kind="str"),
-    FieldSpec("symbol", ("symbol",), kind="str"),
-    FieldSpec("base_asset", ("base_asset", "baseAsset"), kind="str", required=False),
-    FieldSpec("price", ("price",)),
-    FieldSpec("value_usd", ("usd_value", "volUsd", "value_usd")),
-    FieldSpec("side", ("side",)),
-)
-
-
-def parse_liquidation_orders(data: Any, *, endpoint: str | None = None) -> ParsedFrame:
-    """Single liquidations: ts, exchange, symbol, base_asset, price, value_usd, side (1 long, 2 short).
-
-    Sorted by ts; orders at the same millisecond are distinct events and all kept.
-    """
-    rows = _require_rows(data, endpoint)
-    specs = (FieldSpec("ts", ("time", "timestamp"), kind="ms"), *LIQUIDATION_ORDER_FIELDS)
-    parsed = _parse_table(rows, specs, endpoint)
-    frame = parsed.frame
-    if frame["ts"].isna().any():
-        raise _drift(endpoint, "an order has no 'time'", _seen_fields(rows))
-    frame["ts"] = pd.to_datetime(frame["ts"].astype("int64"), unit="ms", utc=True)
-    frame["side"] = frame["side"].astype("Int64")
-    was_unsorted = not frame["ts"].is_monotonic_increasing
-    frame = frame.sort_values("ts", kind="mergesort").reset_index(drop=True)
-    return ParsedFrame(
-        frame=frame, rows_received=len(rows), was_unsorted=was_unsorted, unknown_fields=parsed.unknown_fields
-    )
-
-
 __all__ = [
     "UNIT_BASE_COIN",
     "UNIT_USD",
@@ -678,9 +629,7 @@ __all__ = [
     "parse_funding_exchange_list",
     "parse_liquidation_aggregated",
     "parse_liquidation_exchange_list",
-    "parse_liquidation_orders",
     "parse_liquidation_pair",
-    "parse_name_list",
     "parse_ohlc",
     "parse_pairs_markets",
     "parse_series",

@@ -15,7 +15,7 @@ from sniper_pipeline.coinglass.endpoints import fetch_series
 from sniper_pipeline.ingest.sources import ResolvedSource
 from sniper_pipeline.settings.timeutil import utc_now_naive
 from sniper_pipeline.warehouse import tables as t
-from sniper_pipeline.warehouse.upsert import UpsertStats, frame_records, max_closed_ts, upsert, would_change
+from sniper_pipeline.warehouse.upsert import UpsertStats, frame_records, upsert, would_change
 
 LAYER_TABLES: dict[str, Table] = {
     "funding": t.raw_funding,
@@ -128,16 +128,11 @@ def fetch_layer(
     )
 
 
-def layer_watermark(engine: Engine, coin: str, source: ResolvedSource) -> pd.Timestamp | None:
-    """The last closed bar stored for this coin and source: the incremental fetch starts there."""
-    table = LAYER_TABLES[source.layer]
-    return max_closed_ts(engine, table, coin=coin, source_key=source.source_key, interval=source.interval)
-
-
 def layer_watermarks(
     engine: Engine, tasks: list[tuple[str, ResolvedSource]]
 ) -> dict[tuple[str, str], pd.Timestamp | None]:
-    """`layer_watermark` for many (coin, source) at once: one query per raw table."""
+    """The last closed bar stored per (coin, layer), where the incremental fetch starts: one
+    query per raw table."""
     out: dict[tuple[str, str], pd.Timestamp | None] = {(coin, s.layer): None for coin, s in tasks}
     wanted = {(coin, s.source_key, s.interval): (coin, s.layer) for coin, s in tasks}
     with engine.connect() as conn:
@@ -186,19 +181,3 @@ def store_layer(
         written=written,
         frame=frame,
     )
-
-
-def ingest_layer(
-    client: CoinGlassClient,
-    engine: Engine,
-    coin: str,
-    source: ResolvedSource,
-    *,
-    history_days: int,
-    overlap_bars: int,
-    validate: Validator | None = None,
-) -> LayerIngest:
-    """One layer of one coin end to end: watermark, fetch, validate, upsert."""
-    since = layer_watermark(engine, coin, source)
-    fetched = fetch_layer(client, coin, source, since, history_days=history_days, overlap_bars=overlap_bars)
-    return store_layer(engine, fetched, validate)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table, and_, column, select, tuple_
+from sqlalchemy import Connection, Engine, Table, column, select, tuple_
 from sqlalchemy import table as sa_table
 from sqlalchemy.dialects.postgresql import insert
 
@@ -200,14 +200,6 @@ def _write(
     finally:
         if conn.dialect.name == "duckdb":
             conn.connection.driver_connection.unregister(staged)  # type: ignore[union-attr]
-
-
-def max_closed_ts(engine: Engine, table: Table, **where: str) -> pd.Timestamp | None:
-    """Latest stored closed bar for one (coin, source_key, interval), or None."""
-    cond = and_(table.c.is_closed.is_(True), *[table.c[k] == v for k, v in where.items()])
-    with engine.connect() as conn:
-        value = conn.execute(select(table.c.ts).where(cond).order_by(table.c.ts.desc()).limit(1)).scalar()
-    return pd.Timestamp(value, tz="UTC") if value is not None else None
 
 
 def append_frame(conn: Connection, table_name: str, frame: pd.DataFrame) -> None:

@@ -118,8 +118,8 @@ def test_reference_and_price_endpoints_on_the_recordings(sample_client: CoinGlas
 
 def test_endpoints_with_only_synthetic_fixtures(synthetic_client: CoinGlassClient) -> None:
     c = synthetic_client
-    assert ep.supported_coins(c)[:4] == ["BTC", "ETH", "SOL", "XRP"]
-    assert "Binance" in ep.supported_exchanges(c)
+    assert c.get(ep.SUPPORTED_COINS)[:4] == ["BTC", "ETH", "SOL", "XRP"]
+    assert "Binance" in c.get(ep.SUPPORTED_EXCHANGES)
     pairs = ep.supported_exchange_pairs(c).frame
     assert (
         list(pairs.columns) == ["exchange", "instrument_id", "base", "quote"]
@@ -134,12 +134,6 @@ def test_endpoints_with_only_synthetic_fixtures(synthetic_client: CoinGlassClien
         c, ep.LIQUIDATION_PAIR_HISTORY, exchange="Binance", symbol="ETHUSDT", interval="4h"
     )
     assert len(pair_liq) == 36 and pair_liq.frame["ts"].iloc[-1] == LAST_BAR
-    orders = ep.liquidation_orders(c, "Binance", "BTC", 10000.0)  # sent as "10000"
-    assert (
-        len(orders) == 30
-        and orders.frame["ts"].is_monotonic_increasing
-        and set(orders.frame["side"]) <= {1, 2}
-    )
 
 
 def test_headers_sent_on_every_get(replay_factory: ReplayFactory) -> None:
@@ -334,7 +328,7 @@ def test_connection_refused_is_a_retryable_transport_error() -> None:
         f"http://127.0.0.1:{port}", TEST_KEY, sleeper=sleeper, max_retries=2, backoff_jitter=0
     )
     with pytest.raises(TransportError) as info:
-        ep.supported_coins(client)
+        client.get(ep.SUPPORTED_COINS)
     assert info.value.retryable and info.value.http_status is None
     assert sleeper.delays == [0.5, 1.0]
 
@@ -363,10 +357,10 @@ def test_body_cut_after_the_headers_is_retried_by_the_client(cuts: int, ok: bool
         client = CoinGlassClient(f"http://127.0.0.1:{tcp.server_address[1]}", SECRET, sleeper=sleeper)
         try:
             if ok:
-                assert ep.supported_coins(client) == ["BTC", "ETH"]
+                assert client.get(ep.SUPPORTED_COINS) == ["BTC", "ETH"]
             else:
                 with pytest.raises(TransportError) as info:
-                    ep.supported_coins(client)
+                    client.get(ep.SUPPORTED_COINS)
                 assert info.value.body_level and info.value.retryable and SECRET not in str(info.value)
         finally:
             tcp.shutdown()

@@ -24,7 +24,7 @@ from sniper_pipeline.coinglass import endpoints as ep
 from sniper_pipeline.coinglass.client import CoinGlassClient
 from sniper_pipeline.coinglass.errors import InvalidParameterError
 from sniper_pipeline.coinglass.parsing import UNIT_BASE_COIN, UNIT_USD
-from sniper_pipeline.ingest.layers import LAYER_TABLES, ingest_layer
+from sniper_pipeline.ingest.layers import LAYER_TABLES
 from sniper_pipeline.ingest.sources import (
     CoinPlan,
     ResolvedSource,
@@ -44,6 +44,7 @@ from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.url import warehouse_location
 from sniper_pipeline_tests.coinglass.conftest import REPO_ROOT, TEST_KEY
 from sniper_pipeline_tests.coinglass.support import RecordingSleeper, series_page
+from sniper_pipeline_tests.ingest.support import ingest_layer
 
 CONTRACT_DOC = REPO_ROOT / "docs" / "coinglass-v4.md"
 SOURCE_COIN, COIN = "BTC", "ZUNIT"  # a coin no config names: resolved from the recordings alone

@@ -71,7 +71,7 @@ def test_http_status_maps_to_one_class(status: int, cls: type[CoinGlassError]) -
 def test_not_found_is_a_bad_request_and_names_the_remedy() -> None:
     e = err(404, env("404", "symbol DOGE not supported by ..."))
     assert isinstance(e, BadRequestError)
-    assert "supported_coins()" in str(e)
+    assert "/api/futures/supported-coins" in str(e)
 
 
 def test_400_saying_unknown_symbol_is_not_found() -> None:

@@ -4,6 +4,7 @@ and a holder that died inside a transaction blocking the others only until its l
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import time
 from typing import Any
@@ -54,9 +55,13 @@ def test_another_plan_starts_a_fresh_bucket(redis_url: str) -> None:
 
 def _child(url: str, n: int, queue: Any) -> None:
     # One request per ~12.6 s on the Redis server's clock: real time barely moves meanwhile.
+    # Each reservation as a moment on the Redis clock, so a child that starts late (a loaded
+    # machine) still lines up with the other's.
     lim = RedisRateLimiter(url, 6, burst=1, sleeper=RecordingSleeper())
     for _ in range(n):
-        queue.put(lim.acquire())
+        wait = lim.acquire()
+        seconds, micros = lim.redis.time()
+        queue.put(seconds + micros / 1e6 + wait)
 
 
 def test_two_processes_draw_from_one_budget(redis_url: str) -> None:
@@ -68,10 +73,11 @@ def test_two_processes_draw_from_one_budget(redis_url: str) -> None:
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
-    waits = sorted(queue.get(timeout=5) for _ in range(10))
+    moments = sorted(queue.get(timeout=5) for _ in range(10))
     step = 1.0 / RedisRateLimiter(redis_url, 6, burst=1, key="fresh").snapshot().rate
-    # One bucket: the ten reservations queue one after another; two buckets would answer 0 .. 4 step.
-    assert waits == pytest.approx([step * i for i in range(10)], abs=0.5)
+    # One bucket: the ten reservations queue one step apart; two buckets would pair them up.
+    gaps = [later - earlier for earlier, later in itertools.pairwise(moments)]
+    assert gaps == pytest.approx([step] * 9, abs=0.5)
 
 
 def test_a_dead_holder_blocks_the_others_until_its_lock_expires(redis_url: str) -> None:

@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import Engine, Table, select
 
 from sniper_pipeline.coinglass.client import CoinGlassClient
-from sniper_pipeline.ingest.layers import LAYER_TABLES, LayerIngest, ingest_layer
+from sniper_pipeline.ingest.layers import LAYER_TABLES, LayerIngest
 from sniper_pipeline.ingest.sources import CoinPlan, ResolvedSource, load_manifest, plan_from_manifest
 from sniper_pipeline.quality.validate import validate_frame
 from sniper_pipeline.replay.recordings import recordings_end
@@ -30,6 +30,7 @@ from sniper_pipeline.settings.paths import config_dir
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.url import warehouse_location
 from sniper_pipeline_tests.coinglass.support import RecordingSleeper
+from sniper_pipeline_tests.ingest.support import ingest_layer
 
 COIN = "HYPE"
 # The layer the ingest matrix faults: 1080 bars of 4h, so a first backfill takes two pages and a

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from sniper_pipeline.coinglass.client import CoinGlassClient
-from sniper_pipeline.ingest.layers import LAYER_TABLES, ingest_layer
+from sniper_pipeline.ingest.layers import LAYER_TABLES
 from sniper_pipeline.ingest.runtime import load_runtime
 from sniper_pipeline.replay.recordings import recordings_end
 from sniper_pipeline.replay.sample import sample_dir
@@ -29,6 +29,7 @@ from sniper_pipeline.settings.paths import project_dir
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.url import warehouse_location
 from sniper_pipeline_tests.conftest import replay_process_env
+from sniper_pipeline_tests.ingest.support import ingest_layer
 from sniper_pipeline_tests.reliability.support import table_rows
 
 pytestmark = pytest.mark.slow

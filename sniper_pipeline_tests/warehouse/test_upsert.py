@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.tables import raw_funding_intervals, raw_liquidations
-from sniper_pipeline.warehouse.upsert import frame_records, max_closed_ts, upsert
+from sniper_pipeline.warehouse.upsert import frame_records, upsert
 from sniper_pipeline.warehouse.url import warehouse_location
 
 
@@ -61,10 +61,6 @@ def test_upsert_is_idempotent_and_counts_changes(warehouse_url: str) -> None:
             )
         ).scalar_one()
     assert stored == pytest.approx(123.456)  # a double, not a float32
-    last = max_closed_ts(
-        engine, raw_liquidations, coin="BTC", source_key=frame["source_key"][0], interval="4h"
-    )
-    assert last == extra["ts"].iloc[0]
 
 
 def test_a_failing_write_leaves_nothing_behind(warehouse_url: str) -> None:
