@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))  # run as a script from a checkout
 from sniper_pipeline.engine import EngineParams, run_engine  # noqa: E402
 from sniper_pipeline.engine.metrics import THRESHOLD_SPECS, metric_values  # noqa: E402
 from sniper_pipeline.engine.thresholds import rolling_percentiles  # noqa: E402
-from sniper_pipeline_tests.engine.recorded_bars import COINS, build_bars  # noqa: E402
+from sniper_pipeline.replay.bars import RECORDED_COINS, build_bars  # noqa: E402
 
 METRIC_COLUMNS = (
     "funding_bps_8h",
@@ -109,7 +109,7 @@ def main() -> None:
 
     load_before = os.getloadavg()[0]
     data_dir = args.data_dir or default_data_dir()
-    sources = [build_bars(data_dir, coin, pair_taker_fallback=True) for coin in COINS]
+    sources = [build_bars(data_dir, coin, pair_taker_fallback=True) for coin in RECORDED_COINS]
     coins = [bootstrap_bars(sources, f"C{k:02d}", args.bars, args.block, seed=k) for k in range(args.coins)]
     params = EngineParams()
 

@@ -31,28 +31,27 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from a checkout
 
+from celery_stack import (  # noqa: E402  (benchmarks/, next to this script)
+    DEFAULT_PG_URL,
+    celery_config,
+    celery_env,
+    fresh_database,
+    kill_group,
+    launch_scan,
+    prepare,
+    redis_server,
+    replay_env,
+    start_worker,
+    steps_by_worker,
+    wait_all,
+)
+
 from sniper_pipeline.defs.ingest.partitions import coin_ranges  # noqa: E402
 from sniper_pipeline.replay.recordings import recordings_end  # noqa: E402
 from sniper_pipeline.replay.sample import sample_dir  # noqa: E402
 from sniper_pipeline.replay.server import ReplayServer  # noqa: E402
 from sniper_pipeline.replay.universe import build_universe  # noqa: E402
 from sniper_pipeline.settings.paths import config_dir  # noqa: E402
-from sniper_pipeline_tests.celery_support import (  # noqa: E402
-    celery_config,
-    celery_env,
-    kill_group,
-    launch_scan,
-    prepare,
-    start_worker,
-    steps_on_workers,
-    wait_all,
-)
-from sniper_pipeline_tests.conftest import (  # noqa: E402
-    DEFAULT_PG_URL,
-    fresh_database,
-    redis_server,
-    replay_process_env,
-)
 
 PLANS = (30, 80, 300, 1200)  # requests per minute
 BARS = {"1h": 60, "15m": 15, "5m": 5}  # minutes per bar
@@ -96,10 +95,9 @@ def case(
         ReplayServer(folder, quiet=True, now=recordings_end(folder)) as server,
     ):
         env = celery_env(
-            replay_process_env(
+            replay_env(
                 data_dir=home / "data",
                 base_url=server.base_url,
-                api_key="bench",
                 replay_dir=folder,
                 SNIPER_CONFIG_DIR=str(config),
                 SNIPER_COINS_PER_RUN=str(args.coins_per_run),
@@ -119,10 +117,7 @@ def case(
             server.clear_request_log()
             rescan_s = _scan(env, coins, args.coins_per_run, logs, "rescan")
             rescan_requests = len(server.request_log)
-            by_worker: dict[str, int] = {}
-            for step in steps_on_workers(pg_url):
-                name = step.worker.split("@")[0]
-                by_worker[name] = by_worker.get(name, 0) + 1
+            by_worker = steps_by_worker(pg_url)
         finally:
             for proc in workers:
                 kill_group(proc)

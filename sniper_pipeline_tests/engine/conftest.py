@@ -6,7 +6,7 @@ import pytest
 
 from sniper_pipeline.replay.sample import sample_dir
 
-from .recorded_bars import SHARED_RECORDINGS
+SHARED_RECORDINGS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "coinglass-real"
 
 
 @pytest.fixture(scope="session")

@@ -67,7 +67,7 @@ def test_dedup_key_format() -> None:
 def test_frame_keys_match_dedup_key(recordings_dir: object) -> None:
     from pathlib import Path
 
-    from .recorded_bars import build_bars
+    from sniper_pipeline.replay.bars import build_bars
 
     events = run_engine(build_bars(Path(str(recordings_dir)), "XRP")).events
     assert (events["event"] == "anti_flip_suppressed").any()

@@ -143,7 +143,7 @@ def test_resume_mid_history_on_the_scenario(cut: int) -> None:
 def test_resume_on_real_bars(recordings_dir: object) -> None:
     from pathlib import Path
 
-    from .recorded_bars import build_bars
+    from sniper_pipeline.replay.bars import build_bars
 
     bars = build_bars(Path(str(recordings_dir)), "BTC")
     whole = run_engine(bars)

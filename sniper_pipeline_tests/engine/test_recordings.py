@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 
 from sniper_pipeline.engine import config_sanity, percentile_config, run_engine
+from sniper_pipeline.replay.bars import RECORDED_COINS, build_bars
 
-from .recorded_bars import COINS, build_bars
 
-
-@pytest.mark.parametrize("coin", COINS)
+@pytest.mark.parametrize("coin", RECORDED_COINS)
 def test_largest_liquidation_bar_reaches_at_least_watch(recordings_dir: Path, coin: str) -> None:
     bars = build_bars(recordings_dir, coin)
     result = run_engine(bars)

@@ -1,8 +1,9 @@
-"""Build `fct_layer_bars`-shaped frames straight from the recorded CoinGlass responses.
+"""Build `fct_layer_bars`-shaped frames straight from a folder of recorded CoinGlass responses.
 
-A test and benchmark shortcut around the warehouse and dbt: the 4h grid of the aggregated
-OI series, the 4h OI-weighted funding (close in PERCENT, treated as per 8h), the 4h Binance
-liquidation aggregate and, where recorded, the 4h Binance aggregated taker volume.
+A shortcut around the warehouse and dbt for the engine's tests and benchmark: the 4h grid of
+the aggregated OI series, the 4h OI-weighted funding (close in PERCENT, treated as per 8h),
+the 4h Binance liquidation aggregate and, where recorded, the 4h Binance aggregated taker
+volume. Unlike the rest of `replay` (stdlib only) this module needs pandas.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SHARED_RECORDINGS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "coinglass-real"
-COINS = ("BTC", "ETH", "SOL", "XRP")
+RECORDED_COINS = ("BTC", "ETH", "SOL", "XRP")  # the coins with every layer recorded at 4h
 
 
 def _manifest_file(folder: Path, endpoint: str, params: dict[str, str]) -> Path | None:
