@@ -1,10 +1,11 @@
-"""The processes of the celery profile for `benchmarks/scale.py`: a fresh PostgreSQL database, a
-private redis-server, Celery workers and scan runs.
+"""Real processes for the celery profile, shared by the test suite and `benchmarks/scale.py`:
+a fresh PostgreSQL database, a private redis-server, Dagster storage and the warehouse on
+PostgreSQL, Celery workers started with `dagster-celery worker start`, scans launched as
+`dagster job execute` runs (what the daemon does for a sensor's run requests), and the event-log
+queries that say which worker took which step.
 
-Benchmark plumbing, not product code, so it is not in `sniper_pipeline`; and scripts import only
-the package, not the tests. `sniper_pipeline_tests/celery_support.py` and the suite's conftest
-hold the test suite's versions of these helpers: keep the two in step when the deployment
-(config/celery.yaml, config/dagster-postgres.yaml, the pool limits) changes.
+Plumbing for tests and benchmarks, not product code, so it lives here and not in
+`sniper_pipeline`; it imports only the package (benchmarks and scripts never import the tests).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +37,19 @@ from sniper_pipeline.replay.sample import sample_dir
 from sniper_pipeline.settings.paths import project_dir
 
 BIN = Path(sys.executable).parent
+DAGSTER = str(BIN / "dagster")
+DAGSTER_CELERY = str(BIN / "dagster-celery")
 DEFAULT_PG_URL = "postgresql+psycopg://sniper:sniper@127.0.0.1:5432/sniper_test"  # the CI server
+REDIS_HOWTO = (
+    "no redis-server: install it (apt-get install -y redis-server); the test starts its own "
+    "server on a free loopback port (`make redis` starts the project's on 127.0.0.1:6379)"
+)
 
 
 @contextlib.contextmanager
 def fresh_database(admin_url: str) -> Iterator[str]:
     """A new, empty database on the admin URL's server, dropped on exit."""
-    name = f"sniper_b_{uuid.uuid4().hex[:10]}"
+    name = f"sniper_t_{uuid.uuid4().hex[:10]}"
     admin = create_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -58,7 +66,7 @@ def redis_server(folder: Path) -> Iterator[str]:
     """A private redis-server on a free loopback port (no persistence), stopped on exit."""
     binary = shutil.which("redis-server")
     if binary is None:
-        raise FileNotFoundError("no redis-server: apt-get install -y redis-server")
+        raise FileNotFoundError(REDIS_HOWTO)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
@@ -90,16 +98,17 @@ def redis_server(folder: Path) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-def replay_env(
-    *, data_dir: Path, base_url: str, replay_dir: Path | None = None, **extra: str
+def replay_process_env(
+    *, data_dir: Path, base_url: str, api_key: str, replay_dir: Path | None = None, **extra: str
 ) -> dict[str, str]:
-    """This process's environment in the replay profile: recordings, server, key, state folder."""
+    """Environment for a Dagster/sniper subprocess in the replay profile: this process's
+    environment plus the recordings, the server, a key and generated state under `data_dir`."""
     return {
         **os.environ,
         "SNIPER_PROFILE": "replay",
         "SNIPER_REPLAY_DIR": str(replay_dir or sample_dir()),
         "CG_BASE_URL": base_url,
-        "CG_API_KEY": "bench",
+        "CG_API_KEY": api_key,
         "SNIPER_DATA_DIR": str(data_dir),
         **extra,
     }
@@ -141,7 +150,7 @@ def celery_env(
 def prepare(env: dict[str, str]) -> None:
     """As deployed: Dagster's storage, its pool limits and the warehouse schema exist before
     runs go parallel (`dagster instance migrate` and `python -m sniper_pipeline.defs.ops.pools`,
-    done here in this process)."""
+    done here in this process: two Python starts less on a busy machine)."""
     from unittest import mock
 
     from dagster._core.instance.ref import InstanceRef
@@ -160,7 +169,7 @@ def prepare(env: dict[str, str]) -> None:
 
 
 def spawn(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """A child leading its own process group (killed whole by `kill_group`), output to `log`."""
+    """A child leading its own process group (killed whole on cleanup), output appended to `log`."""
     with log.open("ab") as out:
         return subprocess.Popen(
             cmd, env=env, cwd=project_dir(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -168,37 +177,33 @@ def spawn(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[by
 
 
 def start_worker(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """One Celery worker (concurrency 1: one step at a time)."""
+    """One worker process (concurrency 1: one step at a time), in its own process group so a
+    test can kill it whole."""
     return spawn(
         [
-            *(str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app", "-n", name),
-            *(
-                "-y",
-                env["SNIPER_CELERY_CONFIG"],
-                "--",
-                "--concurrency=1",
-                "--without-gossip",
-                "--without-mingle",
-            ),
+            *(DAGSTER_CELERY, "worker", "start", "-A", "dagster_celery.app", "-n", name),
+            *("-y", env["SNIPER_CELERY_CONFIG"], "--", "--concurrency=1"),
+            *("--without-gossip", "--without-mingle"),
         ],
         env,
         log,
     )
 
 
+def kill_group(proc: subprocess.Popen[Any], sig: int = signal.SIGKILL) -> None:
+    """Signal the process group a `start_new_session` child leads (no-op once it was reaped)."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+    proc.wait(timeout=30)
+
+
 def launch_scan(env: dict[str, str], start: str, end: str, log: Path) -> subprocess.Popen[bytes]:
-    """One scan run over a coin range (`dagster job execute`, as the daemon launches it)."""
+    """One scan run over a coin range, its steps executed by the job's executor (Celery here);
+    its own process group, so a dbt subprocess goes with it on cleanup."""
     return spawn(
         [
-            *(
-                str(BIN / "dagster"),
-                "job",
-                "execute",
-                "-m",
-                "sniper_pipeline.definitions",
-                "-j",
-                "coin_scan_job",
-            ),
+            *(DAGSTER, "job", "execute", "-m", "sniper_pipeline.definitions", "-j", "coin_scan_job"),
             *("--tags", json.dumps(range_tags(start, end))),
         ],
         env,
@@ -206,12 +211,48 @@ def launch_scan(env: dict[str, str], start: str, end: str, log: Path) -> subproc
     )
 
 
-def kill_group(proc: subprocess.Popen[Any]) -> None:
-    """Kill the process group a `spawn` child leads (no-op once it was reaped)."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+@dataclass(frozen=True)
+class StepOnWorker:
+    run_id: str
+    step_key: str
+    worker: str  # the Celery worker's name, e.g. w1@host
+    at: float
+
+
+def event_rows(pg_url: str, sql: str) -> list[Any]:
+    """Rows of a query over Dagster's event log (PostgreSQL storage)."""
+    engine = create_engine(pg_url, poolclass=NullPool)
+    with engine.connect() as conn:
+        rows = list(conn.execute(text(sql)).all())
+    engine.dispose()
+    return rows
+
+
+def steps_on_workers(pg_url: str) -> list[StepOnWorker]:
+    """Every step a Celery worker took, from the engine event dagster-celery writes when a worker
+    starts a step ("Executing steps ... in celery worker", metadata "Celery worker")."""
+    out = []
+    rows = event_rows(
+        pg_url,
+        "select run_id, step_key, event, extract(epoch from timestamp) from event_logs "
+        "where dagster_event_type = 'ENGINE_EVENT' and event like '%in celery worker%' order by id",
+    )
+    for run_id, step_key, event, at in rows:
+        entry = deserialize_value(event, dg.EventLogEntry)
+        assert entry.dagster_event is not None
+        worker = str(entry.dagster_event.engine_event_data.metadata["Celery worker"].value)
+        out.append(StepOnWorker(run_id=run_id, step_key=step_key, worker=worker, at=float(at)))
+    return out
+
+
+def ended_steps(pg_url: str) -> set[tuple[str, str]]:
+    """(run id, step key) of every step that succeeded or failed."""
+    rows = event_rows(
+        pg_url,
+        "select run_id, step_key from event_logs "
+        "where dagster_event_type in ('STEP_SUCCESS', 'STEP_FAILURE')",
+    )
+    return {(r, s) for r, s in rows}
 
 
 def wait_all(procs: list[subprocess.Popen[bytes]], timeout_s: float) -> list[int]:
@@ -220,24 +261,9 @@ def wait_all(procs: list[subprocess.Popen[bytes]], timeout_s: float) -> list[int
 
 
 def steps_by_worker(pg_url: str) -> dict[str, int]:
-    """Steps each Celery worker took (by worker name, e.g. w1), from the engine events
-    dagster-celery writes when a worker starts a step ("... in celery worker", metadata
-    "Celery worker")."""
-    engine = create_engine(pg_url, poolclass=NullPool)
-    with engine.connect() as conn:
-        events = list(
-            conn.execute(
-                text(
-                    "select event from event_logs where dagster_event_type = 'ENGINE_EVENT' "
-                    "and event like '%in celery worker%' order by id"
-                )
-            ).scalars()
-        )
-    engine.dispose()
+    """How many steps each Celery worker took, by worker name (e.g. w1)."""
     counts: dict[str, int] = {}
-    for event in events:
-        entry = deserialize_value(event, dg.EventLogEntry)
-        assert entry.dagster_event is not None
-        name = str(entry.dagster_event.engine_event_data.metadata["Celery worker"].value).split("@")[0]
+    for step in steps_on_workers(pg_url):
+        name = step.worker.split("@")[0]
         counts[name] = counts.get(name, 0) + 1
     return counts

@@ -40,7 +40,7 @@ from celery_stack import (  # noqa: E402  (benchmarks/, next to this script)
     launch_scan,
     prepare,
     redis_server,
-    replay_env,
+    replay_process_env,
     start_worker,
     steps_by_worker,
     wait_all,
@@ -95,9 +95,10 @@ def case(
         ReplayServer(folder, quiet=True, now=recordings_end(folder)) as server,
     ):
         env = celery_env(
-            replay_env(
+            replay_process_env(
                 data_dir=home / "data",
                 base_url=server.base_url,
+                api_key="bench",
                 replay_dir=folder,
                 SNIPER_CONFIG_DIR=str(config),
                 SNIPER_COINS_PER_RUN=str(args.coins_per_run),

@@ -5,27 +5,21 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+# Shared with benchmarks/scale.py (scripts import only the package, so the tests import them).
+from benchmarks.celery_stack import DEFAULT_PG_URL, REDIS_HOWTO, fresh_database, redis_server
+from benchmarks.celery_stack import replay_process_env as replay_process_env
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PG_URL = "postgresql+psycopg://sniper:sniper@127.0.0.1:5432/sniper_test"
 PG_HOWTO = (
     "no PostgreSQL server: install it (apt-get install -y postgresql) and run "
     "`bash .ci/start-postgres.sh`, or set SNIPER_TEST_PG_URL"
-)
-
-REDIS_HOWTO = (
-    "no redis-server: install it (apt-get install -y redis-server); the test starts its own "
-    "server on a free loopback port (`make redis` starts the project's on 127.0.0.1:6379)"
 )
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -57,70 +51,11 @@ def pg_admin_url() -> str:
     pytest.skip(PG_HOWTO)
 
 
-@contextmanager
-def fresh_database(pg_admin_url: str) -> Iterator[str]:
-    """A new, empty database on the admin URL's server, dropped on exit."""
-    name = f"sniper_t_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(pg_admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 @pytest.fixture
 def pg_url(pg_admin_url: str) -> Iterator[str]:
     """A fresh, empty database for one test, dropped afterwards."""
     with fresh_database(pg_admin_url) as url:
         yield url
-
-
-@contextmanager
-def redis_server(folder: Path) -> Iterator[str]:
-    """A private redis-server on a free loopback port (no persistence), stopped on exit."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise FileNotFoundError(REDIS_HOWTO)
-    import redis
-
-    port = free_port()
-    folder.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}"
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=1)
-        for _ in range(100):
-            try:
-                if client.ping():
-                    break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError(f"redis-server did not answer on port {port}")
-        client.close()
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -165,24 +100,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def replay_process_env(
-    *, data_dir: Path, base_url: str, api_key: str, replay_dir: Path | None = None, **extra: str
-) -> dict[str, str]:
-    """Environment for a Dagster/sniper subprocess in the replay profile: this process's
-    environment plus the recordings, the server, a key and generated state under `data_dir`."""
-    from sniper_pipeline.replay.sample import sample_dir
-
-    return {
-        **os.environ,
-        "SNIPER_PROFILE": "replay",
-        "SNIPER_REPLAY_DIR": str(replay_dir or sample_dir()),
-        "CG_BASE_URL": base_url,
-        "CG_API_KEY": api_key,
-        "SNIPER_DATA_DIR": str(data_dir),
-        **extra,
-    }
 
 
 # For processes that load the definitions but must not reach a server: nothing listens on port 9.

@@ -21,25 +21,26 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
+from benchmarks.celery_stack import (
+    celery_config,
+    celery_env,
+    ended_steps,
+    event_rows,
+    fresh_database,
+    kill_group,
+    launch_scan,
+    prepare,
+    replay_process_env,
+    start_worker,
+    steps_on_workers,
+    wait_all,
+)
 from sniper_pipeline.defs.ingest.partitions import coin_ranges
 from sniper_pipeline.replay.recordings import recordings_end
 from sniper_pipeline.replay.sample import sample_dir
 from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline.replay.universe import build_universe
 from sniper_pipeline.settings.paths import config_dir
-from sniper_pipeline_tests.celery_support import (
-    celery_config,
-    celery_env,
-    ended_steps,
-    event_rows,
-    kill_group,
-    launch_scan,
-    prepare,
-    start_worker,
-    steps_on_workers,
-    wait_all,
-)
-from sniper_pipeline_tests.conftest import fresh_database, replay_process_env
 
 # 20 coins in two runs of 10 (each worker has a step to take most of the time) and a backfill of
 # 30 days, not 40 coins of 365 days: the whole suite must stay fast on 2 cores, and the
