@@ -17,6 +17,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from sniper_pipeline.defs.transform.freshness import BUILD_KEY, build_key, mart_current, upstream_unchanged
 from sniper_pipeline.defs.transform.project import dbt_executable, dbt_project, ensure_manifest
+from sniper_pipeline.defs.transform.resource import scan_dbt_resource
 from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
 from sniper_pipeline.warehouse.engine import make_engine
 
@@ -95,5 +96,5 @@ def defs() -> dg.Definitions:
     runtime = cached_runtime()
     return dg.Definitions(
         assets=[build_dbt_assets(runtime)],
-        resources={"dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable())},
+        resources={"dbt": scan_dbt_resource(dbt_project(), dbt_executable())},
     )
