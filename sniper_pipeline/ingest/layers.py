@@ -158,14 +158,23 @@ def changes_rows(conn: Connection, fetched: LayerFetch) -> bool:
 
 
 def store_layer(
-    engine: Engine | Connection, fetched: LayerFetch, validate: Validator | None = None
+    engine: Engine | Connection,
+    fetched: LayerFetch,
+    validate: Validator | None = None,
+    *,
+    unchanged: bool = False,
 ) -> LayerIngest:
-    """Validate (raises: nothing is written), then upsert in one transaction."""
+    """Validate (raises: nothing is written), then upsert in one transaction. `unchanged`: the
+    caller already found every row stored as fetched (`changes_rows`), so nothing is compared
+    or written again."""
     frame, source = fetched.frame, fetched.source
     table = LAYER_TABLES[source.layer]
     if validate is not None:
         validate(frame)
-    written = upsert(engine, table, frame_records(frame, table))
+    if unchanged:
+        written = UpsertStats(rows=len(frame), new=0, updated=0, unchanged=len(frame))
+    else:
+        written = upsert(engine, table, frame_records(frame, table))
     return LayerIngest(
         coin=fetched.coin,
         layer=source.layer,

@@ -73,5 +73,5 @@ def validate_and_store(
     with engine.begin() as conn:
         for coin, fetched in sorted(by_coin.items()):
             if out.validations[coin].ok:  # else blocked: nothing of this frame is written
-                out.written[coin] = store_layer(conn, fetched)
+                out.written[coin] = store_layer(conn, fetched, unchanged=coin not in changing)
     return out
