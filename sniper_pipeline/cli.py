@@ -207,11 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "resend" if args.resend else "mark_delivered", args.dedup_key, args.channel
             )
         if args.command == "dbt-parse":
-            from sniper_pipeline.defs.transform.project import dbt_project, ensure_manifest
+            from sniper_pipeline.defs.transform.project import dbt_profiles_dir, dbt_project, ensure_manifest
+            from sniper_pipeline.warehouse.url import warehouse_location
 
             project = dbt_project()
             project.manifest_path.unlink(missing_ok=True)
-            print(ensure_manifest(project))
+            print(ensure_manifest(project, dbt_profiles_dir(warehouse_location())))
             return EXIT_OK
     except (UsageError, ConfigError, WarehouseBusyError) as exc:
         print(f"sniper {args.command}: {exc}", file=sys.stderr)

@@ -1,5 +1,6 @@
-"""Set up the process environment for a command: DAGSTER_HOME, profile, and the API endpoint
-(a replay server on a free loopback port unless --live)."""
+"""What a command runs against: DAGSTER_HOME, profile, and the API endpoint (a replay server on a
+free loopback port unless --live). The endpoint is handed to the command as an `Api`, from which
+it builds its Runtime; nothing here writes the API side into the process environment."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,17 +17,40 @@ from typing import TYPE_CHECKING
 from sniper_pipeline.settings.errors import ConfigError
 from sniper_pipeline.settings.instance import ensure_dagster_home
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: every `sniper` command imports this module
+    from sniper_pipeline.ingest.runtime import Profile, Runtime
     from sniper_pipeline.replay.recordings import RecordingIndex
+    from sniper_pipeline.warehouse.url import WarehouseLocation
 
-# The replay server accepts any non-empty key; this one is only ever sent to loopback.
-REPLAY_PLACEHOLDER_KEY = "replay-local"
 # --speed beyond this replays months in minutes: a typo, not a wish.
 MAX_SPEED = 100_000.0
 
 
 class UsageError(Exception):
     """Bad command-line usage or environment (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Api:
+    """Where a command's API calls go: the live API, or the replay server of its block."""
+
+    profile: Profile
+    base_url: str
+    replay_dir: Path | None  # the recordings the replay server serves; None live
+
+    def runtime(self, warehouse: WarehouseLocation | None = None) -> Runtime:
+        from sniper_pipeline.ingest.runtime import load_runtime
+
+        return load_runtime(
+            profile=self.profile, base_url=self.base_url, replay_dir=self.replay_dir, warehouse=warehouse
+        )
+
+    def child_env(self) -> dict[str, str]:
+        """The environment for a child that loads the code location by module name (it has no
+        arguments to take a Runtime from): this process's plus this API."""
+        from sniper_pipeline.ingest.runtime import runtime_env
+
+        return {**os.environ, **runtime_env(self.profile, self.base_url, self.replay_dir)}
 
 
 def replay_folder(replay_dir: Path | None) -> Path:
@@ -72,8 +97,8 @@ def check_replay_clock(*, live: bool, now: datetime | None, speed: float | None)
 @contextmanager
 def api_environment(
     *, live: bool, replay_dir: Path | None, now: datetime | None = None, speed: float | None = None
-) -> Iterator[str]:
-    """Yield the API base URL; in replay mode a server runs for the duration of the block.
+) -> Iterator[Api]:
+    """Yield the API to call; in replay mode a server runs for the duration of the block.
 
     `now`/`speed` set the replay clock (default: the end of the recordings, at real time)."""
     check_replay_clock(live=live, now=now, speed=speed)
@@ -83,9 +108,9 @@ def api_environment(
             raise UsageError("--live and --replay-dir exclude each other")
         if not os.environ.get("CG_API_KEY"):
             raise UsageError("--live needs CG_API_KEY in the environment")
-        os.environ["SNIPER_PROFILE"] = "live"
-        os.environ.pop("CG_BASE_URL", None)
-        yield "live"
+        from sniper_pipeline.ingest.runtime import LIVE_BASE_URL
+
+        yield Api(profile="live", base_url=LIVE_BASE_URL, replay_dir=None)
         return
     from sniper_pipeline.replay.faults import FaultSpecError, parse_faults
     from sniper_pipeline.replay.recordings import recordings_end
@@ -103,11 +128,7 @@ def api_environment(
         start = now or recordings_end(folder, index)
     except (ValueError, TypeError, KeyError) as exc:  # a time column that is not epoch ms
         raise ConfigError(f"--replay-dir: {folder}: unreadable bar times ({exc})") from None
-    os.environ["SNIPER_PROFILE"] = "replay"
-    os.environ["SNIPER_REPLAY_DIR"] = str(folder.resolve())
-    os.environ.setdefault("CG_API_KEY", REPLAY_PLACEHOLDER_KEY)
     with ReplayServer(
         folder, quiet=True, now=start, faults=faults, speed=1.0 if speed is None else speed
     ) as server:
-        os.environ["CG_BASE_URL"] = server.base_url
-        yield server.base_url
+        yield Api(profile="replay", base_url=server.base_url, replay_dir=folder.resolve())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sniper_pipeline.commands.environment import api_environment
@@ -10,13 +9,13 @@ from sniper_pipeline.ingest import health
 
 
 def health_command(*, live: bool, replay_dir: Path | None, max_usage_share: float) -> int:
-    with api_environment(live=live, replay_dir=replay_dir):
+    with api_environment(live=live, replay_dir=replay_dir) as api:
         from sniper_pipeline.coinglass.client import CoinGlassClient
-        from sniper_pipeline.ingest.runtime import load_runtime
+        from sniper_pipeline.ingest.runtime import api_key
         from sniper_pipeline.warehouse.engine import make_engine
 
-        runtime = load_runtime()
-        client = CoinGlassClient(runtime.base_url, os.environ["CG_API_KEY"])
+        runtime = api.runtime()
+        client = CoinGlassClient(runtime.base_url, api_key(runtime))
         engine = make_engine(runtime.warehouse)
         rows = health.check_sources(client, runtime, max_usage_share)
         rows += health.check_pairs(engine, runtime, rows[0].checked_at)

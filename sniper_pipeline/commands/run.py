@@ -116,24 +116,24 @@ def run_command(
     checked = preflight_run(live=live, replay_dir=replay_dir, coins=coins)
     with (
         warehouse_run_lock(checked.warehouse),
-        api_environment(live=live, replay_dir=replay_dir),
+        api_environment(live=live, replay_dir=replay_dir) as api,
         _run_output(verbose) as (progress, log_file),
     ):
         if log_file is not None:
             progress.line(f"log: {log_file}")
-        # Imported here: definitions read the environment set up above.
+        # Imported here: Dagster is slow to import, and a refused command never needs it.
         from dagster import DagsterInstance
 
-        from sniper_pipeline.definitions import defs
+        from sniper_pipeline.definitions import build_defs
         from sniper_pipeline.defs.ingest.partitions import coin_ranges, range_tags
         from sniper_pipeline.defs.ops.dead_runs import sweep_dead_runs
         from sniper_pipeline.defs.ops.jobs import COIN_SCAN_JOB, SNAPSHOTS_JOB
         from sniper_pipeline.defs.ops.pools import create_pool_limits, definition_pools
         from sniper_pipeline.defs.ops.report import FINALIZE_JOB
-        from sniper_pipeline.ingest.runtime import cached_runtime
 
-        runtime = cached_runtime()
-        definitions = defs()
+        # The runs execute in this process, on definitions built for this API and warehouse.
+        runtime = api.runtime(checked.warehouse)
+        definitions = build_defs(runtime)
         instance = DagsterInstance.get()
         totals = RunTotals()
         selected = [c for c in runtime.partition_keys if checked.coins is None or c in checked.coins]

@@ -3,7 +3,8 @@
 `dagster dev` runs as a child in a session of its own, so its whole tree (webserver, daemon,
 code servers, run workers) is one process group: on SIGINT or SIGTERM to `sniper serve` the
 signal goes to that group, and whatever is still alive after GRACE_S is killed. The replay
-server thread stops when `api_environment` exits, after the group is gone.
+server thread stops when `api_environment` exits, after the group is gone. The children get the
+API (replay server URL, recordings) in their environment, from `Api.child_env`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
@@ -46,29 +47,32 @@ def serve_command(
     check_replay_clock(live=live, now=now, speed=speed)
     # A bad SNIPER_WAREHOUSE_URL stops here, not in the daemon's first run an hour later.
     checked_warehouse()
-    with api_environment(live=live, replay_dir=replay_dir, now=now, speed=speed) as base_url:
+    with api_environment(live=live, replay_dir=replay_dir, now=now, speed=speed) as api:
         rate = 1.0 if speed is None else speed
         clock = f" (clock from {now.isoformat()} at x{rate:g})" if now is not None else ""
         print(
-            f"API: {'CoinGlass live' if live else base_url}{clock}; Dagster UI: http://{host}:{port}",
+            f"API: {'CoinGlass live' if live else api.base_url}{clock}; Dagster UI: http://{host}:{port}",
             flush=True,
         )
-        _create_pool_limits()
+        # The children load the code location by module name: the API reaches them in their
+        # environment (the only place the replay server's URL is handed on that way).
+        env = api.child_env()
+        _create_pool_limits(env)
         dagster = Path(sys.executable).with_name("dagster")
         cmd = [str(dagster), "dev", "-w", str(project_dir() / "workspace.yaml"), "-h", host, "-p", str(port)]
-        return supervise(cmd)
+        return supervise(cmd, env=env)
 
 
-def _create_pool_limits() -> None:
+def _create_pool_limits(env: Mapping[str, str]) -> None:
     """Before the daemon can start runs side by side (see defs/ops/pools.py). In a child process:
     loading the definitions here would leave helper processes in this one."""
-    subprocess.run([sys.executable, "-m", "sniper_pipeline.commands.pools"], check=True)
+    subprocess.run([sys.executable, "-m", "sniper_pipeline.commands.pools"], check=True, env=env)
 
 
-def supervise(cmd: Sequence[str], *, grace_s: float = GRACE_S) -> int:
-    """Run `cmd` in a new session until it exits or this process gets SIGINT, SIGTERM or SIGHUP;
-    either way no process of its session is left. 0 when stopped by a signal or when `cmd`
-    exits 0, else 1."""
+def supervise(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, grace_s: float = GRACE_S) -> int:
+    """Run `cmd` (with `env`, default this process's environment) in a new session until it
+    exits or this process gets SIGINT, SIGTERM or SIGHUP; either way no process of its session
+    is left. 0 when stopped by a signal or when `cmd` exits 0, else 1."""
     received: list[int] = []
     wake = threading.Event()
 
@@ -80,7 +84,7 @@ def supervise(cmd: Sequence[str], *, grace_s: float = GRACE_S) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
     try:
         # A new session: the terminal's Ctrl-C reaches only us, and we decide what the tree gets.
-        child = subprocess.Popen(list(cmd), start_new_session=True)
+        child = subprocess.Popen(list(cmd), start_new_session=True, env=env)
         try:
             while child.poll() is None and not received:
                 wake.wait(0.5)

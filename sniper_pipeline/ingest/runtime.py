@@ -1,11 +1,15 @@
 """The active environment in one place: profile (replay or live), API base URL, recordings folder,
-configuration, warehouse and the per-coin source plans. Read from environment variables."""
+configuration, warehouse and the per-coin source plans.
+
+A command builds its Runtime from its arguments and hands it down (`build_defs(runtime)`);
+environment variables are only the fallback for what the caller did not give, which is how a
+process that loads the code location by module name (`dagster dev`, a gRPC code server, a Celery
+worker) gets its Runtime. `runtime_env` writes the same variables for such a child."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +21,14 @@ from sniper_pipeline.settings.paths import config_dir
 from sniper_pipeline.warehouse.url import WarehouseLocation, warehouse_location
 
 LIVE_BASE_URL = "https://open-api-v4.coinglass.com"
+# What load_runtime falls back to, and what runtime_env hands a child process.
+PROFILE_ENV = "SNIPER_PROFILE"
+REPLAY_DIR_ENV = "SNIPER_REPLAY_DIR"
+BASE_URL_ENV = "CG_BASE_URL"
+API_KEY_ENV = "CG_API_KEY"
+# The replay server accepts any non-empty key: this one is no secret and is the only key a replay
+# profile sends, so a real key in the environment never goes to a replay server.
+REPLAY_API_KEY = "replay-local"
 Profile = Literal["replay", "live"]
 # Where a scan's steps run: in the run's process (default), or on Celery workers (docs/deploy.md).
 Executor = Literal["in_process", "celery"]
@@ -60,46 +72,76 @@ def default_replay_dir() -> Path:
     return sample_dir()
 
 
-def load_runtime() -> Runtime:
-    profile = os.environ.get("SNIPER_PROFILE", "replay")
-    if profile not in ("replay", "live"):
-        raise ConfigError(f"SNIPER_PROFILE: {profile!r} is not 'replay' or 'live'")
+def load_runtime(
+    *,
+    profile: Profile | None = None,
+    base_url: str | None = None,
+    replay_dir: Path | None = None,
+    warehouse: WarehouseLocation | None = None,
+    requests_per_minute: int | None = None,
+    rate_window_s: float | None = None,
+) -> Runtime:
+    """The Runtime for these arguments; an argument not given comes from its environment variable
+    (SNIPER_PROFILE, CG_BASE_URL, SNIPER_REPLAY_DIR, SNIPER_WAREHOUSE_URL,
+    SNIPER_REQUESTS_PER_MINUTE, SNIPER_RATE_WINDOW_SECONDS), else its default."""
+    env = os.environ
+    chosen = profile or env.get(PROFILE_ENV, "replay")
+    if chosen not in ("replay", "live"):
+        raise ConfigError(f"{PROFILE_ENV}: {chosen!r} is not 'replay' or 'live'")
     cfg = config_dir()
     coins, layers = load_coins(cfg), load_layers(cfg)
-    replay_dir: Path | None = None
-    if profile == "replay":
-        replay_dir = Path(os.environ.get("SNIPER_REPLAY_DIR") or default_replay_dir())
+    if chosen == "replay":
+        replay_dir = Path(replay_dir or env.get(REPLAY_DIR_ENV) or default_replay_dir())
         if not (replay_dir / "manifest.json").is_file():
-            raise ConfigError(f"SNIPER_REPLAY_DIR: {replay_dir} has no manifest.json")
+            raise ConfigError(f"{REPLAY_DIR_ENV}: {replay_dir} has no manifest.json")
         plans = plan_from_manifest(load_manifest(replay_dir), coins, layers)
         # Configured coins without recordings still appear, with every layer reported missing.
         for coin, spec in coins.coins.items():
             plans.setdefault(coin, CoinPlan(coin=coin, symbol=spec.symbols[0], grid_interval=None))
-        base_url = os.environ.get("CG_BASE_URL", "")
+        url = base_url if base_url is not None else env.get(BASE_URL_ENV, "")
     else:
+        replay_dir = None
         plans = plan_live(coins, layers)
-        base_url = os.environ.get("CG_BASE_URL", LIVE_BASE_URL)
-    warehouse = warehouse_location()
-    executor, coins_per_run, rate_limit_env = load_executor(warehouse.is_duckdb)
+        url = base_url if base_url is not None else env.get(BASE_URL_ENV, LIVE_BASE_URL)
+    location = warehouse or warehouse_location()
+    executor, coins_per_run, rate_limit_env = load_executor(location.is_duckdb)
     return Runtime(
-        profile=profile,  # type: ignore[arg-type]
-        base_url=base_url,
+        profile=chosen,  # type: ignore[arg-type]
+        base_url=url,
         replay_dir=replay_dir,
         coins=coins,
         layers=layers,
         plans=plans,
-        warehouse=warehouse,
+        warehouse=location,
         # The plan's limit live; the local replay server has none unless told to.
-        requests_per_minute=int(
-            os.environ.get("SNIPER_REQUESTS_PER_MINUTE", 80 if profile == "live" else 6000)
+        requests_per_minute=(
+            requests_per_minute
+            if requests_per_minute is not None
+            else int(env.get("SNIPER_REQUESTS_PER_MINUTE", 80 if chosen == "live" else 6000))
         ),
         # The API counts per minute; a replay server started with a shorter --rate-window
         # (tests) is matched by SNIPER_RATE_WINDOW_SECONDS.
-        rate_window_s=float(os.environ.get("SNIPER_RATE_WINDOW_SECONDS", "60")),
+        rate_window_s=(
+            rate_window_s if rate_window_s is not None else float(env.get("SNIPER_RATE_WINDOW_SECONDS", "60"))
+        ),
         executor=executor,
         coins_per_run=coins_per_run,
         rate_limit_env=rate_limit_env,
     )
+
+
+def runtime_env(profile: Profile, base_url: str, replay_dir: Path | None) -> dict[str, str]:
+    """The variables from which a child process's `load_runtime()` builds the same API side
+    (`sniper serve` hands them to `dagster dev`). Merged over the parent's environment."""
+    env = {PROFILE_ENV: profile, BASE_URL_ENV: base_url}
+    if replay_dir is not None:
+        env[REPLAY_DIR_ENV] = str(replay_dir)
+    return env
+
+
+def api_key(runtime: Runtime) -> str:
+    """The key a client outside Dagster sends: the placeholder in replay, CG_API_KEY live."""
+    return REPLAY_API_KEY if runtime.profile == "replay" else os.environ[API_KEY_ENV]
 
 
 def load_executor(uses_duckdb: bool) -> tuple[Executor, int | None, str | None]:
@@ -130,9 +172,3 @@ def load_executor(uses_duckdb: bool) -> tuple[Executor, int | None, str | None]:
         chunk = DEFAULT_CELERY_COINS_PER_RUN if chunk is None else chunk
         rate_limit_env = rate_limit_env or CELERY_BROKER_ENV
     return executor, (chunk or None), rate_limit_env  # type: ignore[return-value]
-
-
-@lru_cache(maxsize=1)
-def cached_runtime() -> Runtime:
-    """One Runtime per process: Dagster loads definitions once per code-location process."""
-    return load_runtime()

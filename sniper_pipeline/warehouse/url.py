@@ -40,18 +40,22 @@ class WarehouseLocation:
         assert self.is_duckdb and self.url.database
         return Path(self.url.database)
 
-    def dbt_env(self) -> dict[str, str]:
-        """Environment for the dbt subprocess: the same warehouse, one target per backend."""
+    def dbt_connection(self) -> dict[str, str | int]:
+        """The connection fields of dbt's output for this warehouse (dbt/profiles.yml has the
+        rest); the target is named after the backend: "duckdb" or "postgres"."""
         if self.is_duckdb:
-            return {"SNIPER_DBT_TARGET": "duckdb", "SNIPER_DUCKDB_PATH": str(self.duckdb_path)}
+            return {"path": str(self.duckdb_path)}
         return {
-            "SNIPER_DBT_TARGET": "postgres",
-            "SNIPER_PG_HOST": self.url.host or "127.0.0.1",
-            "SNIPER_PG_PORT": str(self.url.port or 5432),
-            "SNIPER_PG_USER": self.url.username or "postgres",
-            "SNIPER_PG_PASSWORD": self.url.password or "",
-            "SNIPER_PG_DATABASE": self.url.database or "postgres",
+            "host": self.url.host or "127.0.0.1",
+            "port": self.url.port or 5432,
+            "user": self.url.username or "postgres",
+            "password": self.url.password or "",
+            "dbname": self.url.database or "postgres",
         }
+
+    @property
+    def dbt_target(self) -> str:
+        return "duckdb" if self.is_duckdb else "postgres"
 
     def redacted(self) -> str:
         return self.url.render_as_string(hide_password=True)

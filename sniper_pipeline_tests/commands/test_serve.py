@@ -166,8 +166,6 @@ def test_api_environment_passes_the_replay_clock(project_env: Path, monkeypatch:
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(replay, "ReplayServer", Recording)
-    for var in ("SNIPER_PROFILE", "SNIPER_REPLAY_DIR", "CG_API_KEY", "CG_BASE_URL"):
-        monkeypatch.setenv(var, "placeholder")  # restored afterwards: api_environment writes them
     start = datetime(2025, 5, 1, tzinfo=UTC)
     with environment.api_environment(live=False, replay_dir=None, now=start, speed=60.0):
         assert seen["now"] == start and seen["speed"] == 60.0

@@ -13,16 +13,17 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from sniper_pipeline.definitions import defs
+from sniper_pipeline.definitions import build_defs
 from sniper_pipeline.defs.ops.sensors import build_new_bar_sensor
 from sniper_pipeline.engine import run_engine
-from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline.settings.paths import config_dir
 from sniper_pipeline.signals.settings import load_engine_params
 from sniper_pipeline.warehouse.bars import load_layer_bars
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.tables import outbox
+from sniper_pipeline_tests.defs.conftest import replay_runtime_for
 from sniper_pipeline_tests.delivery.support import Receiver
 
 
@@ -35,7 +36,7 @@ def receiver() -> Iterator[Receiver]:
 
 def _latest_open_bar(runtime: Runtime) -> pd.Timestamp:
     """The last bar of the recordings that opens an episode (found by a full first pass)."""
-    job = defs().resolve_job_def("coin_scan_job")
+    job = build_defs(runtime).resolve_job_def("coin_scan_job")
     assert job.execute_in_process(partition_key="HYPE", instance=dg.DagsterInstance.ephemeral()).success
     result = run_engine(
         load_layer_bars(make_engine(runtime.warehouse), "HYPE"), load_engine_params(config_dir())
@@ -48,17 +49,17 @@ def test_closed_bar_becomes_a_delivered_alert(
     replay_runtime: Runtime, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bar = _latest_open_bar(replay_runtime)
-    # A fresh warehouse: the clock stops just after that bar closes, so it is the newest bar.
-    monkeypatch.setenv("SNIPER_WAREHOUSE_URL", f"duckdb:///{tmp_path / 'live.duckdb'}")
     monkeypatch.setenv("SNIPER_ALERT_URLS", receiver.url("/desk"))
     now = (
         bar + pd.Timedelta(replay_runtime.plans["HYPE"].grid_interval) + timedelta(minutes=1)
     ).to_pydatetime()
-    with ReplayServer(replay_runtime.replay_dir, quiet=True, now=now) as server:  # type: ignore[arg-type]
-        monkeypatch.setenv("CG_BASE_URL", server.base_url)
-        cached_runtime.cache_clear()
-        definitions = defs()
-        sensor = build_new_bar_sensor(cached_runtime())
+    folder = replay_runtime.replay_dir
+    assert folder is not None
+    # A fresh warehouse: the clock stops just after that bar closes, so it is the newest bar.
+    with ReplayServer(folder, quiet=True, now=now) as server:
+        runtime = replay_runtime_for(folder, server.base_url, f"duckdb:///{tmp_path / 'live.duckdb'}")
+        definitions = build_defs(runtime)
+        sensor = build_new_bar_sensor(runtime)
         instance = dg.DagsterInstance.ephemeral()
         context = dg.build_sensor_context(
             instance=instance, resources={"coinglass": definitions.resources["coinglass"]}
@@ -74,7 +75,7 @@ def test_closed_bar_becomes_a_delivered_alert(
     assert receiver.messages, "no alert reached the receiver"
     text = json.dumps(receiver.accepted)
     assert "HYPE" in text and "open" in text.lower()
-    with make_engine().connect() as conn:
+    with make_engine(runtime.warehouse).connect() as conn:
         rows = conn.execute(select(outbox.c.status, outbox.c.dedup_key)).all()
     # Only the newest bars are sent; older history is stored as historical.
     sent = [key for status, key in rows if status == "delivered"]

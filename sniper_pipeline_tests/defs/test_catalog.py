@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from sniper_pipeline.definitions import defs
+from sniper_pipeline.definitions import build_defs
 from sniper_pipeline.defs.catalog import with_catalog
 from sniper_pipeline.defs.transform.project import dbt_project
 from sniper_pipeline.ingest.runtime import Runtime
@@ -45,7 +45,7 @@ OWNERS |= {
 
 @pytest.fixture
 def graph(replay_runtime: Runtime) -> Any:
-    return defs().resolve_asset_graph()
+    return build_defs(replay_runtime).resolve_asset_graph()
 
 
 def _words(text: str | None) -> str:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
-from sniper_pipeline.definitions import defs
-from sniper_pipeline.ingest.runtime import Runtime
+from sniper_pipeline.definitions import build_defs
+from sniper_pipeline.ingest.runtime import REPLAY_API_KEY, Runtime, load_runtime
 from sniper_pipeline.quality.outcomes import CHECK_NAMES
 
 RAW_SERIES = ("raw_funding", "raw_open_interest", "raw_liquidations", "raw_taker_volume", "raw_prices")
@@ -11,7 +13,7 @@ SNAPSHOTS = ("instruments", "raw_funding_intervals", "raw_liquidation_exchanges"
 
 
 def test_definitions_load_with_partitions_checks_and_jobs(replay_runtime: Runtime) -> None:
-    definitions = defs()
+    definitions = build_defs(replay_runtime)
     graph = definitions.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {*RAW_SERIES, *SNAPSHOTS, "fct_layer_bars"} <= keys
@@ -30,14 +32,22 @@ def test_definitions_load_with_partitions_checks_and_jobs(replay_runtime: Runtim
 
 
 def test_every_step_touching_duckdb_is_in_its_pool(replay_runtime: Runtime) -> None:
-    definitions = defs()
+    definitions = build_defs(replay_runtime)
     for key in (*RAW_SERIES, *SNAPSHOTS, "fct_layer_bars"):
         assets_def = definitions.resolve_assets_def(key)
         assert assets_def.node_def.pool == "duckdb", key
 
 
-def test_resources_bind_the_key_from_the_environment(replay_runtime: Runtime) -> None:
-    resources = defs().resources
+def test_live_resources_bind_the_key_from_the_environment(project_env: Path) -> None:
+    """Live, the key is an EnvVar: Dagster stores and shows its name, never its value."""
+    resources = build_defs(load_runtime(profile="live")).resources
     assert resources is not None
     coinglass = resources["coinglass"]
     assert isinstance(coinglass.api_key, dg.EnvVar) and coinglass.api_key.env_var_name == "CG_API_KEY"
+
+
+def test_replay_resources_send_the_placeholder_key(replay_runtime: Runtime) -> None:
+    """Replay needs no key from the environment, and a real key there never goes to the server."""
+    resources = build_defs(replay_runtime).resources
+    assert resources is not None
+    assert resources["coinglass"].api_key == REPLAY_API_KEY

@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 from sqlalchemy import text
 
-from sniper_pipeline.definitions import defs
+from sniper_pipeline.definitions import build_defs
 from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.warehouse.engine import make_engine
 
@@ -22,7 +22,7 @@ def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, object]:
 
 def test_coin_partition_materializes_and_rerun_adds_nothing(replay_runtime_any_warehouse: Runtime) -> None:
     replay_runtime = replay_runtime_any_warehouse
-    definitions = defs()
+    definitions = build_defs(replay_runtime)
     job = definitions.resolve_job_def("coin_scan_job")
     instance = dg.DagsterInstance.ephemeral()
 

@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 from sqlalchemy import inspect, text
 
-from sniper_pipeline.definitions import defs
+from sniper_pipeline.definitions import build_defs
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline_tests.defs.conftest import replay_environment
 from sniper_pipeline_tests.delivery.support import Receiver
@@ -45,9 +45,9 @@ def test_failing_frame_is_not_written_and_alerts_ops(
 ) -> None:
     folder = _corrupt_liquidations(unseen_dir, project_env / "corrupt")
     monkeypatch.setenv("SNIPER_OPS_ALERT_URLS", ops_receiver.url("/ops"))
-    with replay_environment(folder, duckdb_url, monkeypatch) as runtime:
+    with replay_environment(folder, duckdb_url) as runtime:
         result = (
-            defs()
+            build_defs(runtime)
             .resolve_job_def("coin_scan_job")
             .execute_in_process(
                 partition_key="HYPE", instance=dg.DagsterInstance.ephemeral(), raise_on_error=False

@@ -27,10 +27,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def runtime(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
-    monkeypatch.setenv("SNIPER_PROFILE", "replay")
-    monkeypatch.setenv("SNIPER_REPLAY_DIR", str(folder))
-    return load_runtime()
+def runtime(folder: Path) -> Runtime:
+    return load_runtime(profile="replay", replay_dir=folder)
 
 
 def _check(folder: Path, runtime: Runtime, faults: str | None) -> list[health.HealthRow]:

@@ -28,7 +28,7 @@ from sniper_pipeline.settings.coins import load_coins
 from sniper_pipeline.settings.layers import LayersConfig, load_layers
 from sniper_pipeline.settings.paths import config_dir
 from sniper_pipeline.warehouse.engine import make_engine
-from sniper_pipeline.warehouse.url import warehouse_location
+from sniper_pipeline.warehouse.url import WarehouseLocation, warehouse_location
 from sniper_pipeline_tests.coinglass.support import RecordingSleeper
 from sniper_pipeline_tests.ingest.support import ingest_layer
 
@@ -331,17 +331,13 @@ def alerting_config(folder: Path) -> Path:
     return target
 
 
-def pipeline_env(folder: Path, unseen_dir: Path, server: ReplayServer, alert_url: str) -> dict[str, str]:
-    """What `sniper run` sets up, generated files under `folder`, alerts to `alert_url`."""
+def pipeline_env(folder: Path, alert_url: str) -> dict[str, str]:
+    """Generated files under `folder`, the alerting config, alerts to `alert_url`."""
     return {
         "SNIPER_DATA_DIR": str(folder / "data"),
         "SNIPER_REPORTS_DIR": str(folder / "reports"),
         "DAGSTER_HOME": str(folder / "dagster_home"),
         "SNIPER_CONFIG_DIR": str(alerting_config(folder)),
-        "SNIPER_PROFILE": "replay",
-        "SNIPER_REPLAY_DIR": str(unseen_dir),
-        "CG_BASE_URL": server.base_url,
-        "CG_API_KEY": "replay-local",
         "SNIPER_ALERT_URLS": alert_url,
     }
 
@@ -349,29 +345,34 @@ def pipeline_env(folder: Path, unseen_dir: Path, server: ReplayServer, alert_url
 class PipelineHarness:
     """Runs `coin_scan_job` for HYPE in process against one replay server, one warehouse per run.
 
-    The environment is what `sniper run` sets up (replay profile, CG_BASE_URL, key), plus an
-    alert channel on a loopback receiver so the outbox has rows to compare.
+    The definitions are built as `sniper run` builds them: replay profile, the server's URL, the
+    recordings; `pipeline_env` adds an alert channel on a loopback receiver so the outbox has
+    rows to compare.
     """
 
-    def __init__(self, server: ReplayServer, folder: Path, env: Any) -> None:
+    def __init__(self, server: ReplayServer, folder: Path, replay_dir: Path) -> None:
         self.server = server
         self.folder = folder
-        self.env = env  # a pytest.MonkeyPatch (or anything with setenv)
+        self.replay_dir = replay_dir
+        self.warehouse: WarehouseLocation | None = None
 
     def use_warehouse(self, name: str) -> Engine:
-        from sniper_pipeline.ingest.runtime import cached_runtime
-
-        url = f"duckdb:///{self.folder / name}.duckdb"
-        self.env.setenv("SNIPER_WAREHOUSE_URL", url)
-        cached_runtime.cache_clear()  # definitions read the warehouse from the runtime
-        return make_engine(warehouse_location(url))
+        self.warehouse = warehouse_location(f"duckdb:///{self.folder / name}.duckdb")
+        return make_engine(self.warehouse)
 
     def run(self, faults: str | None) -> RunOutcome:
         import dagster as dg
 
-        from sniper_pipeline.definitions import defs
+        from sniper_pipeline.definitions import build_defs
+        from sniper_pipeline.ingest.runtime import load_runtime
 
-        job = defs().resolve_job_def("coin_scan_job")
+        runtime = load_runtime(
+            profile="replay",
+            replay_dir=self.replay_dir,
+            base_url=self.server.base_url,
+            warehouse=self.warehouse,
+        )
+        job = build_defs(runtime).resolve_job_def("coin_scan_job")
         self.server.set_faults(faults)
         try:
             result = job.execute_in_process(

@@ -259,15 +259,14 @@ PIPELINE_CASES = [
 def pipeline_level(server: ReplayServer, unseen: Path, folder: Path) -> list[Row]:
     import pytest
 
-    from sniper_pipeline.ingest.runtime import cached_runtime
     from sniper_pipeline_tests.delivery.support import Receiver
 
     rows: list[Row] = []
     receiver = Receiver()
     with pytest.MonkeyPatch.context() as env:
-        for name, value in pipeline_env(folder, unseen, server, receiver.url("/desk")).items():
+        for name, value in pipeline_env(folder, receiver.url("/desk")).items():
             env.setenv(name, value)
-        harness = PipelineHarness(server, folder, env)
+        harness = PipelineHarness(server, folder, unseen)
         engine = harness.use_warehouse("pipeline_baseline")
         outcome = harness.run(None)
         if not outcome.success:
@@ -308,7 +307,6 @@ def pipeline_level(server: ReplayServer, unseen: Path, folder: Path) -> list[Row
                     {"duplicate alerts": outbox_duplicates(engine) + sent_twice},
                 )
             )
-    cached_runtime.cache_clear()
     receiver.close()
     return rows
 

@@ -368,16 +368,13 @@ def test_command_line_accepts_data_faults(unseen_dir: Path) -> None:
 def test_sniper_run_passes_replay_faults_to_its_server(
     unseen_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Registered first so monkeypatch restores what api_environment writes into os.environ.
-    for name in ("SNIPER_PROFILE", "SNIPER_REPLAY_DIR", "CG_API_KEY", "CG_BASE_URL"):
-        monkeypatch.setenv(name, "")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     monkeypatch.setenv("SNIPER_REPLAY_FAULTS", f"503@{OI_PATH}:1")
-    with api_environment(live=False, replay_dir=unseen_dir) as base_url:
+    with api_environment(live=False, replay_dir=unseen_dir) as api:
         params = {**OI_PARAMS, "limit": "1"}
         statuses = [
             requests.get(
-                base_url + OI_PATH, params=params, headers={"CG-API-KEY": "k"}, timeout=5
+                api.base_url + OI_PATH, params=params, headers={"CG-API-KEY": "k"}, timeout=5
             ).status_code
             for _ in range(2)
         ]

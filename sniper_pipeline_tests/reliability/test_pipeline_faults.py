@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 
-from sniper_pipeline.ingest.runtime import cached_runtime
 from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline_tests.delivery.support import Receiver
 from sniper_pipeline_tests.reliability.support import (
@@ -57,9 +56,9 @@ def pipeline(
     receiver = Receiver()
     with pytest.MonkeyPatch.context() as env:
         # One receiver for every run: the outbox's channel id is the same in all of them.
-        for name, value in pipeline_env(folder, unseen_dir, module_server, receiver.url("/desk")).items():
+        for name, value in pipeline_env(folder, receiver.url("/desk")).items():
             env.setenv(name, value)
-        harness = PipelineHarness(module_server, folder, env)
+        harness = PipelineHarness(module_server, folder, unseen_dir)
         engine = harness.use_warehouse("baseline")
         outcome = harness.run(None)
         assert outcome.success, outcome.failures
@@ -69,7 +68,6 @@ def pipeline(
         }
         assert receiver.accepted, "the fault-free run sent no alert: nothing to see a double send by"
         yield Pipeline(harness, receiver, baseline, len(receiver.received))
-    cached_runtime.cache_clear()
     receiver.close()
 
 

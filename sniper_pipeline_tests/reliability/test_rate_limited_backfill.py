@@ -104,9 +104,9 @@ def reference_backfill(recordings: Path, env: dict[str, str], root: Path) -> tup
     root.mkdir()
     with ReplayServer(recordings, quiet=True, now=recordings_end(recordings)) as server:
         with pytest.MonkeyPatch.context() as patch:
-            for name, value in {**env, "CG_BASE_URL": server.base_url}.items():
+            for name, value in env.items():  # the config and data folders the subprocesses get
                 patch.setenv(name, value)
-            runtime = load_runtime()
+            runtime = load_runtime(base_url=server.base_url)
         client = CoinGlassClient(server.base_url, "reference")
         client.sync_clock()
         for coin in runtime.partition_keys:

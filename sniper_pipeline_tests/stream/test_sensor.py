@@ -4,7 +4,6 @@ every configured coin on the 1h grid, liquidations from OKX, Binance and Bybit).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,11 +12,12 @@ import pytest
 
 from sniper_pipeline.coinglass.clock import FixedClock
 from sniper_pipeline.defs.ops.stream_sensor import SENSOR_NAME, build_liquidation_stream_sensor
-from sniper_pipeline.ingest.runtime import Runtime, cached_runtime, load_runtime
+from sniper_pipeline.ingest.runtime import Runtime, load_runtime
 from sniper_pipeline.stream.orders import parse_push
 from sniper_pipeline.stream.replay_ws import load_pushes
 from sniper_pipeline.stream.store import make_store_engine, write_orders
 from sniper_pipeline.stream.thresholds import thresholds_path, write_thresholds
+from sniper_pipeline.warehouse.url import warehouse_location
 from sniper_pipeline_tests.stream.conftest import FIXTURE
 
 NOW = FixedClock(datetime(2025, 6, 30, 16, 30, tzinfo=UTC))  # inside the 16:00 1h bar
@@ -25,13 +25,10 @@ BAR = "2025-06-30T16:00:00+00:00"
 
 
 @pytest.fixture
-def live_runtime(project_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    monkeypatch.setenv("SNIPER_PROFILE", "live")
-    monkeypatch.setenv("SNIPER_WAREHOUSE_URL", f"duckdb:///{project_env / 'never-opened.duckdb'}")
+def live_runtime(project_env: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
     monkeypatch.setenv("SNIPER_STREAM_URL", f"sqlite:///{project_env / 'stream.sqlite'}")
-    cached_runtime.cache_clear()
-    yield load_runtime()
-    cached_runtime.cache_clear()
+    warehouse = warehouse_location(f"duckdb:///{project_env / 'never-opened.duckdb'}")
+    return load_runtime(profile="live", warehouse=warehouse)
 
 
 def _fill_store() -> None:
@@ -110,9 +107,9 @@ def test_a_broken_thresholds_file_is_reported(live_runtime: Runtime) -> None:
 
 
 def test_the_code_location_runs_it(live_runtime: Runtime) -> None:
-    from sniper_pipeline.definitions import defs
+    from sniper_pipeline.definitions import build_defs
 
-    sensor = defs().resolve_sensor_def(SENSOR_NAME)
+    sensor = build_defs(live_runtime).resolve_sensor_def(SENSOR_NAME)
     assert sensor.job_name == "coin_scan_job"
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert sensor.minimum_interval_seconds == 30

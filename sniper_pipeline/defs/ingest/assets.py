@@ -20,7 +20,7 @@ from sniper_pipeline.ingest import snapshots
 from sniper_pipeline.ingest.coin_sources import coin_source_rows, store_coin_sources
 from sniper_pipeline.ingest.concurrent import fetch_concurrently, workers_for_rate
 from sniper_pipeline.ingest.layers import LAYER_TABLES, LayerFetch, fetch_layer, layer_watermarks
-from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.ingest.scan import new_bar_due, validate_and_store
 from sniper_pipeline.ingest.sources import ResolvedSource
 from sniper_pipeline.quality.validate import preload_gx
@@ -236,6 +236,5 @@ def build_ingest_assets(runtime: Runtime) -> list[dg.AssetsDefinition]:
     return assets
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.Definitions(assets=build_ingest_assets(cached_runtime()))
+def area_defs(runtime: Runtime) -> dg.Definitions:
+    return dg.Definitions(assets=build_ingest_assets(runtime))

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from sniper_pipeline.coinglass.client import CoinGlassClient
 from sniper_pipeline.coinglass.ratelimit import FileRateLimiter, RateLimiter, RedisRateLimiter
-from sniper_pipeline.ingest.runtime import Runtime
+from sniper_pipeline.ingest.runtime import API_KEY_ENV, REPLAY_API_KEY, Runtime
 from sniper_pipeline.settings.paths import data_dir
 from sniper_pipeline.warehouse.engine import make_engine
 from sniper_pipeline.warehouse.url import warehouse_location
@@ -22,7 +22,9 @@ class CoinGlassResource(dg.ConfigurableResource):
     """CoinGlass v4 over HTTP; against the replay server only `base_url` differs."""
 
     base_url: str
-    api_key: str = Field(description="CG-API-KEY; bound to EnvVar('CG_API_KEY'), never logged")
+    api_key: str = Field(
+        description="CG-API-KEY; live bound to EnvVar('CG_API_KEY'), never logged; replay a placeholder"
+    )
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
     max_retries: int = 5
@@ -79,7 +81,9 @@ def build_resources(runtime: Runtime) -> dict[str, dg.ConfigurableResource]:
     return {
         "coinglass": CoinGlassResource(
             base_url=runtime.base_url,
-            api_key=dg.EnvVar("CG_API_KEY"),
+            # Live: bound to the env var, so the key never shows in the UI or the run storage.
+            # Replay: the placeholder, no secret, so nothing has to put a key into the environment.
+            api_key=dg.EnvVar(API_KEY_ENV) if runtime.profile == "live" else REPLAY_API_KEY,
             requests_per_minute=runtime.requests_per_minute,
             rate_window_s=runtime.rate_window_s,
             # Bound to the env var: the URL (maybe with a password) is not shown in the UI.
@@ -89,8 +93,5 @@ def build_resources(runtime: Runtime) -> dict[str, dg.ConfigurableResource]:
     }
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
-    from sniper_pipeline.ingest.runtime import cached_runtime
-
-    return dg.Definitions(resources=build_resources(cached_runtime()))
+def area_defs(runtime: Runtime) -> dg.Definitions:
+    return dg.Definitions(resources=build_resources(runtime))

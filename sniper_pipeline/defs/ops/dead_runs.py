@@ -82,6 +82,5 @@ def dead_run_sweeper(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     return dg.SkipReason(f"swept {len(swept)} dead run(s)" if swept else "no dead runs")
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
+def area_defs() -> dg.Definitions:
     return dg.Definitions(sensors=[dead_run_sweeper])

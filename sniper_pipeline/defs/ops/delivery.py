@@ -4,7 +4,7 @@ import dagster as dg
 
 from sniper_pipeline.defs.ingest.resources import WarehouseResource
 from sniper_pipeline.defs.ops.resources import AlertDeliveryResource
-from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime
 
 
 def build_outbox_job(runtime: Runtime) -> dg.JobDefinition:
@@ -22,9 +22,8 @@ def build_outbox_job(runtime: Runtime) -> dg.JobDefinition:
     return deliver_outbox_job
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
-    job = build_outbox_job(cached_runtime())
+def area_defs(runtime: Runtime) -> dg.Definitions:
+    job = build_outbox_job(runtime)
     return dg.Definitions(
         jobs=[job],
         schedules=[

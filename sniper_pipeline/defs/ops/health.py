@@ -4,7 +4,7 @@ import dagster as dg
 
 from sniper_pipeline.defs.ingest.resources import CoinGlassResource, WarehouseResource
 from sniper_pipeline.ingest import health
-from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime
 
 ALL_CALLS_OK = "all_calls_ok"
 HEALTH_JOB = "health_check_job"
@@ -55,11 +55,10 @@ def build_health_asset(runtime: Runtime) -> dg.AssetsDefinition:
     return api_health
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
+def area_defs(runtime: Runtime) -> dg.Definitions:
     job = dg.define_asset_job(HEALTH_JOB, selection=["api_health"])
     return dg.Definitions(
-        assets=[build_health_asset(cached_runtime())],
+        assets=[build_health_asset(runtime)],
         jobs=[job],
         schedules=[
             dg.ScheduleDefinition(

@@ -17,7 +17,7 @@ import dagster as dg
 import yaml
 
 from sniper_pipeline.defs.ingest.partitions import coin_partitions
-from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.settings.paths import config_dir
 
 SNAPSHOT_ASSETS = ("instruments", "raw_funding_intervals", "raw_liquidation_exchanges", "raw_etf_flows")
@@ -53,8 +53,7 @@ def scan_executor(runtime: Runtime) -> dg.ExecutorDefinition:
     return dg.in_process_executor
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
+def area_defs(runtime: Runtime) -> dg.Definitions:
     return dg.Definitions(
         jobs=[
             dg.define_asset_job(SNAPSHOTS_JOB, selection=snapshot_selection),
@@ -64,8 +63,8 @@ def defs() -> dg.Definitions:
                 - snapshot_selection
                 - dg.AssetSelection.assets("signal_evaluation")
                 - staging_tests,
-                partitions_def=coin_partitions(cached_runtime()),
-                executor_def=scan_executor(cached_runtime()),
+                partitions_def=coin_partitions(runtime),
+                executor_def=scan_executor(runtime),
                 description="Fetch, transform and score a range of coins in one run.",
             ),
         ]

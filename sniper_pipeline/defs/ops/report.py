@@ -3,7 +3,7 @@
 import dagster as dg
 
 from sniper_pipeline.defs.ingest.resources import WarehouseResource
-from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.report import write_report
 from sniper_pipeline.settings.paths import reports_dir
 
@@ -35,10 +35,9 @@ def build_report_asset(runtime: Runtime) -> dg.AssetsDefinition:
     return signal_report
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
+def area_defs(runtime: Runtime) -> dg.Definitions:
     return dg.Definitions(
-        assets=[build_report_asset(cached_runtime())],
+        assets=[build_report_asset(runtime)],
         jobs=[
             dg.define_asset_job(FINALIZE_JOB, selection=["api_health", "signal_evaluation", "signal_report"])
         ],

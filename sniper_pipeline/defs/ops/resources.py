@@ -48,8 +48,7 @@ class AlertDeliveryResource(dg.ConfigurableResource):
         send_ops_alert(self.settings(), title, body)
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
+def area_defs() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "alert_delivery": AlertDeliveryResource(run_url_template=f"{dagster_ui_url()}/runs/{{run_id}}")

@@ -10,7 +10,7 @@ from sniper_pipeline.defs.ingest.partitions import RANGE_END_TAG, RANGE_START_TA
 from sniper_pipeline.defs.ingest.resources import CoinGlassResource
 from sniper_pipeline.defs.ops.jobs import COIN_SCAN_JOB
 from sniper_pipeline.defs.ops.resources import AlertDeliveryResource
-from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.ingest.scan_cursor import ScanRequest, due_scans
 
 # How often the daemon asks the API's clock whether a bar closed: the bound on alert latency.
@@ -84,6 +84,5 @@ def run_failure_ops_alert_sensor(
     alert_delivery.ops_alert(f"sniper: run failed: {run.job_name} {partition}", body)
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.Definitions(sensors=[build_new_bar_sensor(cached_runtime()), run_failure_ops_alert_sensor])
+def area_defs(runtime: Runtime) -> dg.Definitions:
+    return dg.Definitions(sensors=[build_new_bar_sensor(runtime), run_failure_ops_alert_sensor])

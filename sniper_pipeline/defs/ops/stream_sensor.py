@@ -18,7 +18,7 @@ import dagster as dg
 
 from sniper_pipeline.coinglass.clock import Clock, SystemClock
 from sniper_pipeline.defs.ops.jobs import COIN_SCAN_JOB
-from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.stream.store import bar_totals, describe, make_store_engine, store_exists, store_url
 from sniper_pipeline.stream.thresholds import ThresholdsFileError, read_thresholds, thresholds_path
 from sniper_pipeline.stream.trigger import stream_scans
@@ -100,6 +100,5 @@ def build_liquidation_stream_sensor(runtime: Runtime, clock: Clock | None = None
     return liquidation_stream_sensor
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.Definitions(sensors=[build_liquidation_stream_sensor(cached_runtime())])
+def area_defs(runtime: Runtime) -> dg.Definitions:
+    return dg.Definitions(sensors=[build_liquidation_stream_sensor(runtime)])

@@ -15,7 +15,7 @@ from sniper_pipeline.defs.ingest.resources import CoinGlassResource, WarehouseRe
 from sniper_pipeline.defs.ops.resources import AlertDeliveryResource
 from sniper_pipeline.engine import EngineParams, config_sanity, run_engine
 from sniper_pipeline.engine.pipeline import STATE_COLUMNS
-from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.settings.paths import config_dir
 from sniper_pipeline.settings.timeutil import naive_utc, utc_now_naive
 from sniper_pipeline.signals.configgen import NoBarsError, UniversalConfigGenerator
@@ -252,6 +252,5 @@ def build_signal_assets(runtime: Runtime) -> list[dg.AssetsDefinition]:
     return [percentile_configs, score_coins, alert_outbox]
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.Definitions(assets=build_signal_assets(cached_runtime()))
+def area_defs(runtime: Runtime) -> dg.Definitions:
+    return dg.Definitions(assets=build_signal_assets(runtime))

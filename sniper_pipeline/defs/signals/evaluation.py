@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import Engine, inspect, text
 
 from sniper_pipeline.defs.ingest.resources import WarehouseResource
-from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.settings.evaluation import load_evaluation_settings
 from sniper_pipeline.settings.paths import config_dir
 from sniper_pipeline.settings.timeutil import naive_utc_times
@@ -89,6 +89,5 @@ def build_evaluation_asset(runtime: Runtime) -> dg.AssetsDefinition:
     return signal_evaluation
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[build_evaluation_asset(cached_runtime())])
+def area_defs(runtime: Runtime) -> dg.Definitions:
+    return dg.Definitions(assets=[build_evaluation_asset(runtime)])

@@ -7,7 +7,6 @@ partitions would only add a planned and a materialized event per coin and model 
 
 import graphlib
 import hashlib
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,14 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from sniper_pipeline.defs.transform.freshness import BUILD_KEY, build_key, mart_current, upstream_unchanged
-from sniper_pipeline.defs.transform.project import dbt_executable, dbt_project, ensure_manifest
+from sniper_pipeline.defs.transform.project import (
+    dbt_executable,
+    dbt_profiles_dir,
+    dbt_project,
+    ensure_manifest,
+)
 from sniper_pipeline.defs.transform.resource import scan_dbt_resource
-from sniper_pipeline.ingest.runtime import Runtime, cached_runtime
+from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.warehouse.engine import make_engine
 
 
@@ -58,11 +62,11 @@ def scan_target_path(runtime: Runtime) -> Path:
     return Path("target") / f"scan-{digest}"
 
 
-def build_dbt_assets(runtime: Runtime) -> dg.AssetsDefinition:
+def build_dbt_assets(runtime: Runtime, profiles_dir: Path) -> dg.AssetsDefinition:
     project = dbt_project()
 
     @dbt_assets(
-        manifest=ensure_manifest(project),
+        manifest=ensure_manifest(project, profiles_dir),
         project=project,
         dagster_dbt_translator=SniperDbtTranslator(),
         # DuckDB: the one-writer pool. PostgreSQL: two scans at once would rebuild the same mart,
@@ -85,16 +89,13 @@ def build_dbt_assets(runtime: Runtime) -> dg.AssetsDefinition:
             return
         context.add_asset_metadata({BUILD_KEY: key}, asset_key="fct_layer_bars")
         # One build for every coin of the scan: the mart reads the coins' sources from a table.
-        os.environ.update(runtime.warehouse.dbt_env())  # dbt's profile reads its target from these
         yield from dbt.cli(["build"], context=context, target_path=scan_target_path(runtime)).stream()
 
     return coinglass_dbt
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
-    runtime = cached_runtime()
-    return dg.Definitions(
-        assets=[build_dbt_assets(runtime)],
-        resources={"dbt": scan_dbt_resource(dbt_project(), dbt_executable())},
-    )
+def area_defs(runtime: Runtime) -> dg.Definitions:
+    # dbt reaches the runtime's warehouse through a profile of its own (see dbt_profiles_dir).
+    profiles_dir = dbt_profiles_dir(runtime.warehouse)
+    dbt = scan_dbt_resource(dbt_project(), profiles_dir, dbt_executable())
+    return dg.Definitions(assets=[build_dbt_assets(runtime, profiles_dir)], resources={"dbt": dbt})

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cached_property
 from importlib.metadata import version as installed_version
+from pathlib import Path
 from typing import Any
 
 from dagster_dbt import DbtCliResource, DbtProject
@@ -31,10 +32,9 @@ class ScanDbtCliResource(DbtCliResource):
         return None  # no adapter: dbt's own process does the work (see the module docstring)
 
 
-def scan_dbt_resource(project: DbtProject, executable: str) -> ScanDbtCliResource:
-    # DbtCliResource's own __init__ unpacks a DbtProject; mypy sees the subclass's pydantic fields.
+def scan_dbt_resource(project: DbtProject, profiles_dir: Path, executable: str) -> ScanDbtCliResource:
+    # Plain strings: mypy checks the subclass against its pydantic fields, not against
+    # DbtCliResource's own __init__ (which also takes a DbtProject).
     return ScanDbtCliResource(
-        project_dir=str(project.project_dir),
-        profiles_dir=str(project.profiles_dir) if project.profiles_dir else None,
-        dbt_executable=executable,
+        project_dir=str(project.project_dir), profiles_dir=str(profiles_dir), dbt_executable=executable
     )
