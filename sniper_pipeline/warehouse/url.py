@@ -114,3 +114,13 @@ def warehouse_location(url: str | None = None) -> WarehouseLocation:
     if backend == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return WarehouseLocation(parsed)
+
+
+def url_from_environment(location: WarehouseLocation) -> bool:
+    """True when `ENV_VAR` names this very warehouse: configuration can then refer to the
+    variable (a Dagster EnvVar) instead of holding the URL and its password."""
+    raw = os.environ.get(ENV_VAR)
+    try:
+        return bool(raw) and make_url(str(raw)) == location.url
+    except (ArgumentError, ValueError):
+        return False

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from sniper_pipeline.definitions import build_defs
 from sniper_pipeline.ingest.runtime import REPLAY_API_KEY, Runtime, load_runtime
@@ -51,3 +52,19 @@ def test_replay_resources_send_the_placeholder_key(replay_runtime: Runtime) -> N
     resources = build_defs(replay_runtime).resources
     assert resources is not None
     assert resources["coinglass"].api_key == REPLAY_API_KEY
+
+
+def test_a_warehouse_password_from_the_environment_stays_in_it(
+    project_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PostgreSQL URL with its password is bound as an EnvVar: Dagster stores and shows the
+    variable's name only. A DuckDB file (no password) stays a plain path."""
+    url = "postgresql+psycopg://sniper:s3cret-pw@127.0.0.1:5432/sniper"
+    monkeypatch.setenv("SNIPER_WAREHOUSE_URL", url)
+    resources = build_defs(load_runtime(profile="live")).resources
+    assert resources is not None
+    bound = resources["warehouse"].url
+    assert isinstance(bound, dg.EnvVar) and bound.env_var_name == "SNIPER_WAREHOUSE_URL"
+    monkeypatch.delenv("SNIPER_WAREHOUSE_URL")
+    resources = build_defs(load_runtime(profile="live")).resources
+    assert resources is not None and str(resources["warehouse"].url).startswith("duckdb:///")

@@ -11,7 +11,8 @@ from sniper_pipeline.coinglass.ratelimit import FileRateLimiter, RateLimiter, Re
 from sniper_pipeline.ingest.runtime import API_KEY_ENV, REPLAY_API_KEY, Runtime
 from sniper_pipeline.settings.paths import data_dir
 from sniper_pipeline.warehouse.engine import make_engine
-from sniper_pipeline.warehouse.url import warehouse_location
+from sniper_pipeline.warehouse.url import ENV_VAR as WAREHOUSE_ENV
+from sniper_pipeline.warehouse.url import url_from_environment, warehouse_location
 
 
 def default_rate_state() -> str:
@@ -77,6 +78,14 @@ class WarehouseResource(dg.ConfigurableResource):
         return make_engine(warehouse_location(self.url))
 
 
+def _warehouse_url(runtime: Runtime) -> str | dg.EnvVar:
+    """Bound to SNIPER_WAREHOUSE_URL when that is where the URL came from, so a PostgreSQL
+    password is not stored with the run's config or shown in the UI."""
+    if runtime.warehouse.url.password and url_from_environment(runtime.warehouse):
+        return dg.EnvVar(WAREHOUSE_ENV)
+    return runtime.warehouse.url.render_as_string(hide_password=False)
+
+
 def build_resources(runtime: Runtime) -> dict[str, dg.ConfigurableResource]:
     return {
         "coinglass": CoinGlassResource(
@@ -89,7 +98,7 @@ def build_resources(runtime: Runtime) -> dict[str, dg.ConfigurableResource]:
             # Bound to the env var: the URL (maybe with a password) is not shown in the UI.
             rate_limit_url=dg.EnvVar(runtime.rate_limit_env) if runtime.rate_limit_env else None,
         ),
-        "warehouse": WarehouseResource(url=runtime.warehouse.url.render_as_string(hide_password=False)),
+        "warehouse": WarehouseResource(url=_warehouse_url(runtime)),
     }
 
 
