@@ -22,6 +22,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from sniper_pipeline.coinglass.client import websocket_url
 from sniper_pipeline.coinglass.errors import redact
+from sniper_pipeline.ingest.runtime import REPLAY_API_KEY
 from sniper_pipeline.settings.coins import load_coins
 from sniper_pipeline.settings.errors import ConfigError
 from sniper_pipeline.settings.layers import load_layers
@@ -32,8 +33,6 @@ from sniper_pipeline.stream.store import describe, make_store_engine, store_url,
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-# The replay server accepts any non-empty key; this one is only ever sent to loopback.
-REPLAY_KEY = "replay-local"
 
 
 def default_exchanges() -> list[str] | None:
@@ -82,7 +81,7 @@ def _resolve_url(live: bool, url: str | None) -> str:
     if key_from_url(url):
         return url
     if parts.hostname in LOOPBACK:
-        return _with_key(url, REPLAY_KEY)
+        return _with_key(url, REPLAY_API_KEY)  # only ever sent to loopback
     key = os.environ.get("CG_API_KEY", "").strip()
     if not key:
         raise ValueError(f"--url {url}: a remote stream needs CG_API_KEY in the environment")
