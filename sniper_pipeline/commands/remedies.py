@@ -13,23 +13,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sniper_pipeline.settings.layer import Layer
+
 ERROR, WARNING = "error", "warning"
 
 # raw table -> the layer an operator knows it by (config/layers.yaml)
-_TABLE_LAYER = {
-    "raw_funding": "funding",
-    "raw_open_interest": "open_interest",
-    "raw_liquidations": "liquidation",
-    "raw_taker_volume": "taker",
-    "raw_prices": "price",
-}
-# percentile-config metric prefix -> layer
-_METRIC_LAYER = (
-    ("funding", "funding"),
-    ("oi_", "open_interest"),
-    ("liq_", "liquidation"),
-    ("taker_", "taker"),
-)
+_TABLE_LAYER = {**{layer.raw_table: layer.value for layer in Layer}, "raw_prices": "price"}
 
 LOG_HINT = "the run's log file (printed at the start; `sniper run -v` shows it on stderr) has the details"
 
@@ -167,7 +156,8 @@ def _layer(asset: str) -> str:
 
 
 def _metric_layer(metric: str) -> str:
-    return next((layer for prefix, layer in _METRIC_LAYER if metric.startswith(prefix)), metric)
+    """The layer of a percentile-config metric, by its column prefix: oi_roc_abs_pct -> open_interest."""
+    return next((layer.value for layer in Layer if metric.startswith(f"{layer.prefix}_")), metric)
 
 
 def _ts(value: Any) -> str:

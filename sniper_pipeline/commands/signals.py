@@ -17,19 +17,18 @@ from sniper_pipeline.commands.preflight import (
     resolve_coin,
     warehouse_coins,
 )
+from sniper_pipeline.engine import THRESHOLD_SPECS
 from sniper_pipeline.settings.errors import ConfigError
+from sniper_pipeline.settings.layer import Layer
 from sniper_pipeline.settings.paths import config_dir
 from sniper_pipeline.signals.configgen import NoBarsError, UniversalConfigGenerator, WarehouseBars
 from sniper_pipeline.signals.settings import load_engine_params
 from sniper_pipeline.warehouse.engine import make_engine
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-LAYERS = (
-    ("funding", "funding_abs_bps_8h", "funding"),
-    ("oi", "oi_roc_pct", "oi_roc"),
-    ("liq", "liq_total_usd", "liq_total"),
-    ("taker", "taker_ratio", "taker_hi"),
-)
+# Per layer: column prefix, the value compared, the stem of its (high band's) threshold columns.
+_HIGH_STEMS = {spec.layer: spec.stem for spec in THRESHOLD_SPECS if spec.band == "high"}
+LAYERS = tuple((layer.prefix, layer.value_column, _HIGH_STEMS[layer.prefix]) for layer in Layer)
 
 
 def _coin_with_data(command: str, coin: str, engine: Engine, table: str, option: str) -> str | int:
@@ -136,7 +135,7 @@ def signals_command(coin: str, since: datetime | None, limit: int) -> int:
     for row in frame.to_dict("records"):
         cells = []
         for name, value_col, prefix in LAYERS:
-            if name == "taker" and row.get("taker_side") == "down":
+            if name == Layer.TAKER.prefix and row.get("taker_side") == "down":
                 prefix = "taker_lo"
             cell = f"{_fmt(row.get(value_col))}/{_fmt(row.get(action[prefix]))} ({int(row[name + '_level'])})"
             cells.append(cell.rjust(24))

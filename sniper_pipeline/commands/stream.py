@@ -25,6 +25,7 @@ from sniper_pipeline.coinglass.errors import redact
 from sniper_pipeline.ingest.runtime import REPLAY_API_KEY
 from sniper_pipeline.settings.coins import load_coins
 from sniper_pipeline.settings.errors import ConfigError
+from sniper_pipeline.settings.layer import Layer
 from sniper_pipeline.settings.layers import load_layers
 from sniper_pipeline.settings.paths import config_dir
 from sniper_pipeline.stream.client import KEY_PARAM, LiquidationStreamClient, StreamError, key_from_url
@@ -39,7 +40,7 @@ def default_exchanges() -> list[str] | None:
     """The live liquidation source's `exchange_list` (config/layers.yaml): the streamed totals
     then cover the same exchanges as the aggregated history the thresholds come from."""
     profile = load_layers(config_dir()).profiles.get("live")
-    sources = profile.layers.get("liquidation", []) if profile else []
+    sources = profile.layers.get(Layer.LIQUIDATION, []) if profile else []
     raw = sources[0].exchange_list if sources else None
     return [e.strip() for e in raw.split(",") if e.strip()] if raw else None
 

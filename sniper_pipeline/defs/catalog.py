@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from sniper_pipeline.settings.layer import Layer
+
 MARKET_DATA = "market-data"
 SIGNALS = "signals"
 OWNERS: dict[str, str] = {MARKET_DATA: "team:market-data", SIGNALS: "team:signals"}
@@ -18,13 +20,16 @@ DOMAIN_BY_ASSET: dict[str, str] = {
     "signal_report": SIGNALS,  # what the desk reads
 }
 
-# The four layers the engine scores. Prices, the instruments list, ETF flows and the mart (all
-# layers at once) belong to none.
+# The four layers the engine scores, tagged by their tables' stem (`Layer.table`: liquidations,
+# taker_volume): its raw table, staging model and the snapshots that only it uses. Prices, the
+# instruments list, ETF flows and the mart (all layers at once) belong to none.
+_LAYER_SNAPSHOTS: dict[Layer, tuple[str, ...]] = {
+    Layer.FUNDING: ("raw_funding_intervals",),
+    Layer.LIQUIDATION: ("raw_liquidation_exchanges",),
+}
 LAYERS: dict[str, tuple[str, ...]] = {
-    "funding": ("raw_funding", "raw_funding_intervals", "stg_coinglass__funding"),
-    "open_interest": ("raw_open_interest", "stg_coinglass__open_interest"),
-    "liquidations": ("raw_liquidations", "raw_liquidation_exchanges", "stg_coinglass__liquidations"),
-    "taker_volume": ("raw_taker_volume", "stg_coinglass__taker_volume"),
+    layer.table: (layer.raw_table, *_LAYER_SNAPSHOTS.get(layer, ()), f"stg_coinglass__{layer.table}")
+    for layer in Layer
 }
 LAYER_BY_ASSET: dict[str, str] = {asset: layer for layer, assets in LAYERS.items() for asset in assets}
 

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sniper_pipeline.settings.layer import Layer
 from sniper_pipeline.settings.timeutil import interval_delta
 
 TITLE_PREFIX = "[sniper]"
 MAX_DIGEST_LINES = 40  # a digest names at most this many events, then counts the rest
 
-_LAYER_NAMES = {"funding": "funding", "oi": "OI change", "liq": "liquidations", "taker": "taker ratio"}
-_DEFAULT_UNITS = {"funding": "bps_8h", "oi": "pct", "liq": "usd", "taker": "ratio"}
 _LEVEL_NUMBERS = {"none": 0, "watch": 1, "action": 2, "extreme": 3}
 _HIGH_LABELS = {1: "p85", 2: "p95", 3: "p99"}
 _LOW_LABELS = {1: "p15", 2: "p5", 3: "p1"}
@@ -88,10 +87,19 @@ def _percentile_label(entry: Mapping[str, Any], level: int, low_band: bool) -> s
     return labels.get(level, "threshold")
 
 
+def _layer(prefix: str) -> Layer | None:
+    """The layer a `layers_json` key names (a column prefix); None for a key no layer has."""
+    try:
+        return Layer.from_prefix(prefix)
+    except ValueError:
+        return None
+
+
 def layer_line(layer: str, entry: Mapping[str, Any]) -> str:
     """ "funding 12.3 bps/8h > p95 8.1"; a layer without numbers says what it has."""
-    name = _LAYER_NAMES.get(layer, layer)
-    unit = str(entry.get("unit") or _DEFAULT_UNITS.get(layer, ""))
+    known = _layer(layer)
+    name = known.label if known else layer
+    unit = str(entry.get("unit") or (known.unit if known else ""))
     try:
         value, threshold = float(entry["value"]), float(entry["threshold"])
     except (KeyError, TypeError, ValueError):

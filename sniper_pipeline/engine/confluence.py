@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from sniper_pipeline.settings.layer import Layer
+
 from .levels import ACTION, EXTREME, SIDE_DOWN, SIDE_NONE, SIDE_UP, WATCH
 from .metrics import LAYERS
 from .params import ConfluenceParams, DirectionParams
@@ -34,7 +36,7 @@ DIRECTION_BY_CODE = np.array(["down", "mixed", "up"], dtype=object)  # index = c
 Int8Array = NDArray[np.int8]
 
 # Columns of the levels array passed to `confluence_tier` (LAYERS order).
-OI_COLUMN, LIQ_COLUMN = LAYERS.index("oi"), LAYERS.index("liq")
+OI_COLUMN, LIQ_COLUMN = LAYERS.index(Layer.OPEN_INTEREST.prefix), LAYERS.index(Layer.LIQUIDATION.prefix)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from sniper_pipeline.settings.layer import Layer
+
 from .episodes import EpisodeRun
 from .levels import LEVEL_NAMES, SIDE_BY_CODE, SIDE_UP
 from .metrics import FUNDING, LIQ_TOTAL, OI_ROC, TAKER_HIGH, TAKER_LOW, float_column
@@ -21,10 +23,11 @@ from .scoring import LayerScores
 
 # layer -> (value column, threshold column); the value columns share the signals' names.
 SNAPSHOT_COLUMNS = {
-    "funding": ("funding_abs_bps_8h", "funding_threshold_bps_8h"),
-    "oi": ("oi_roc_pct", "oi_roc_threshold_pct"),  # the threshold applies to |oi_roc_pct|
-    "liq": ("liq_total_usd", "liq_total_threshold_usd"),
-    "taker": ("taker_ratio", "taker_threshold"),
+    Layer.FUNDING.prefix: ("funding_abs_bps_8h", "funding_threshold_bps_8h"),
+    # the threshold applies to |oi_roc_pct|
+    Layer.OPEN_INTEREST.prefix: ("oi_roc_pct", "oi_roc_threshold_pct"),
+    Layer.LIQUIDATION.prefix: ("liq_total_usd", "liq_total_threshold_usd"),
+    Layer.TAKER.prefix: ("taker_ratio", "taker_threshold"),
 }
 EVENT_COLUMNS = (
     "coin",
@@ -101,15 +104,16 @@ def events_frame(
         "layers_triggered": layers_triggered[index],
     }
     taker_up = scores.taker_side[index] == SIDE_UP
-    for layer, spec in (("funding", FUNDING), ("oi", OI_ROC), ("liq", LIQ_TOTAL)):
+    for spec in (FUNDING, OI_ROC, LIQ_TOTAL):
+        layer = spec.layer
         level = scores.levels[layer][index]
         value_col, threshold_col = SNAPSHOT_COLUMNS[layer]
         data[value_col] = float_column(frame, value_col)[index]
         data[threshold_col] = _threshold_reached(scores.in_force[spec.metric], index, level)
         data[f"{layer}_level"] = level
-        if layer == "liq":
+        if layer == Layer.LIQUIDATION.prefix:
             data["liq_polarity"] = float_column(frame, "liq_polarity")[index]
-    level = scores.levels["taker"][index]
+    level = scores.levels[Layer.TAKER.prefix][index]
     data["taker_ratio"] = scores.values[TAKER_HIGH.metric][index]
     data["taker_threshold"] = np.where(
         taker_up,
@@ -133,13 +137,13 @@ def event_layers(event: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             continue
         value = float(event[value_col])
         entry: dict[str, Any] = {
-            "value": abs(value) if layer == "oi" else value,
+            "value": abs(value) if layer == Layer.OPEN_INTEREST.prefix else value,
             "threshold": float(event[threshold_col]),
             "level": LEVEL_NAMES[level],
         }
-        if layer == "taker":
+        if layer == Layer.TAKER.prefix:
             entry["side"] = event["taker_side"]
-        elif layer == "liq":
+        elif layer == Layer.LIQUIDATION.prefix:
             entry["polarity"] = float(event["liq_polarity"])
         out[layer] = entry
     return out

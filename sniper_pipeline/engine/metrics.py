@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from sniper_pipeline.settings.layer import Layer
+
 from .params import ThresholdParams
 
 Band = Literal["high", "low"]
-LAYERS = ("funding", "oi", "liq", "taker")
+LAYERS = tuple(layer.prefix for layer in Layer)  # the engine keys a layer by its column prefix
 
 
 @dataclass(frozen=True)
@@ -39,13 +41,21 @@ class ThresholdSpec:
 
 
 FUNDING = ThresholdSpec(
-    "funding", "funding_abs_bps_8h", "funding_abs_bps_8h", "bps_8h", "high", "funding", "_bps_8h"
+    Layer.FUNDING.prefix, "funding_abs_bps_8h", "funding_abs_bps_8h", "bps_8h", "high", "funding", "_bps_8h"
 )
 # |OI ROC|: a flush and a build-up are both stress; the sign is not a direction signal.
-OI_ROC = ThresholdSpec("oi", "oi_roc_abs_pct", "oi_roc_pct", "pct", "high", "oi_roc", "_pct", absolute=True)
-LIQ_TOTAL = ThresholdSpec("liq", "liq_total_usd", "liq_total_usd", "usd", "high", "liq_total", "_usd")
-TAKER_HIGH = ThresholdSpec("taker", "taker_ratio_high", "taker_ratio", "ratio", "high", "taker_hi", "")
-TAKER_LOW = ThresholdSpec("taker", "taker_ratio_low", "taker_ratio", "ratio", "low", "taker_lo", "")
+OI_ROC = ThresholdSpec(
+    Layer.OPEN_INTEREST.prefix, "oi_roc_abs_pct", "oi_roc_pct", "pct", "high", "oi_roc", "_pct", absolute=True
+)
+LIQ_TOTAL = ThresholdSpec(
+    Layer.LIQUIDATION.prefix, "liq_total_usd", "liq_total_usd", "usd", "high", "liq_total", "_usd"
+)
+TAKER_HIGH = ThresholdSpec(
+    Layer.TAKER.prefix, "taker_ratio_high", "taker_ratio", "ratio", "high", "taker_hi", ""
+)
+TAKER_LOW = ThresholdSpec(
+    Layer.TAKER.prefix, "taker_ratio_low", "taker_ratio", "ratio", "low", "taker_lo", ""
+)
 THRESHOLD_SPECS = (FUNDING, OI_ROC, LIQ_TOTAL, TAKER_HIGH, TAKER_LOW)
 
 

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from sniper_pipeline.settings.layer import Layer
+
 from .bars import closed_bars
 from .confluence import (
     DIRECTION_BY_CODE,
@@ -44,7 +46,7 @@ VALUE_COLUMNS = (
     "taker_ratio",
     "close_usd",
 )
-LEVEL_COLUMNS = ("funding_level", "oi_level", "liq_level", "taker_level", "taker_side")
+LEVEL_COLUMNS = (*(f"{layer}_level" for layer in LAYERS), "taker_side")
 STATE_COLUMNS = (
     "tightening_trigger",
     "tightening_factor",
@@ -196,7 +198,9 @@ def run_engine(
     scores = score_layers(frame, interval, params)
     # (bars, layers) as the transpose of a (layers, bars) stack: what confluence_tier counts over.
     conf = confluence_tier(np.stack([scores.levels[layer] for layer in LAYERS]).T, params.confluence)
-    liq_side = liquidation_side(scores.levels["liq"], float_column(frame, "liq_polarity"), params.direction)
+    liq_side = liquidation_side(
+        scores.levels[Layer.LIQUIDATION.prefix], float_column(frame, "liq_polarity"), params.direction
+    )
     directions = direction(scores.taker_side, liq_side)
     run = run_episodes(coin, ts, conf.tier, directions, liq_side, params.episodes, state)
     signals = _signals_frame(frame, ts, coin, interval, scores, conf, directions, run, params)

@@ -75,5 +75,10 @@ def score_layers(frame: pd.DataFrame, interval: str, params: EngineParams) -> La
         return band(values[spec.metric], t[:, 0], t[:, 1], t[:, 2])
 
     taker_level, taker_side = combine_bands(level(TAKER_HIGH), level(TAKER_LOW))
-    levels = {"funding": level(FUNDING), "oi": level(OI_ROC), "liq": level(LIQ_TOTAL), "taker": taker_level}
+    levels = {  # keyed by layer prefix, in LAYERS order
+        FUNDING.layer: level(FUNDING),
+        OI_ROC.layer: level(OI_ROC),
+        LIQ_TOTAL.layer: level(LIQ_TOTAL),
+        TAKER_HIGH.layer: taker_level,
+    }
     return LayerScores(values, in_force, levels, taker_side, trigger, factor)

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from sniper_pipeline.engine import EngineParams, run_engine
+from sniper_pipeline.engine import LAYERS, EngineParams, run_engine
 
 from .walkforward import CRASH_RULE, PRIMARY_HORIZON, StudyResult, WindowScore, base_values, score_window
 
@@ -115,9 +115,7 @@ def crash_table(
                     "bar": f"{pd.Timestamp(row['ts']):%Y-%m-%d %H:%M}",
                     "liq_usd_m": float(row["liq_total_usd"]) / 1e6,
                     "polarity": float(row["liq_polarity"]),
-                    "levels F/O/L/T": "/".join(
-                        str(int(row[f"{x}_level"])) for x in ("funding", "oi", "liq", "taker")
-                    ),
+                    "levels F/O/L/T": "/".join(str(int(row[f"{x}_level"])) for x in LAYERS),
                     "extreme layers": int(row["layers_extreme"]),
                     **{name: str(signals[name].iloc[pos]["tier"]) for name in names},
                 }

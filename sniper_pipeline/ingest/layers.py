@@ -13,15 +13,14 @@ from sqlalchemy import Connection, Engine, Table, func, select
 from sniper_pipeline.coinglass.client import CoinGlassClient
 from sniper_pipeline.coinglass.endpoints import fetch_series
 from sniper_pipeline.ingest.sources import ResolvedSource
+from sniper_pipeline.settings.layer import Layer
 from sniper_pipeline.settings.timeutil import utc_now_naive
 from sniper_pipeline.warehouse import tables as t
 from sniper_pipeline.warehouse.upsert import UpsertStats, frame_records, upsert, would_change
 
+# The raw table of each layer, by its name in config/layers.yaml (prices: a context layer).
 LAYER_TABLES: dict[str, Table] = {
-    "funding": t.raw_funding,
-    "open_interest": t.raw_open_interest,
-    "liquidation": t.raw_liquidations,
-    "taker": t.raw_taker_volume,
+    **{layer.value: t.metadata.tables[layer.raw_table] for layer in Layer},
     "price": t.raw_prices,
 }
 
@@ -70,15 +69,15 @@ def table_frame(
     frame.insert(2, "interval", source.interval)
     frame["ingested_at"] = ingested_at
     params = source.param_dict
-    if source.layer == "funding":
+    if source.layer == Layer.FUNDING:
         frame = frame.rename(columns={c: f"{c}_pct" for c in ("open", "high", "low", "close")})
         frame["exchange"] = params.get("exchange")
         frame["symbol"] = params.get("symbol")
-    elif source.layer == "open_interest":
+    elif source.layer == Layer.OPEN_INTEREST:
         frame["unit"] = params.get("unit", "usd")
     elif source.layer == "price":
         frame = frame.rename(columns={c: f"{c}_usd" for c in ("open", "high", "low", "close")})
-    elif source.layer == "taker" and "value_unit" not in frame:
+    elif source.layer == Layer.TAKER and "value_unit" not in frame:
         frame["value_unit"] = source.value_unit
     return frame
 

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from sniper_pipeline.coinglass.endpoints import UNIT_PARAM_DEFAULT, series_value_unit
 from sniper_pipeline.settings.coins import CoinsConfig
+from sniper_pipeline.settings.layer import Layer
 from sniper_pipeline.settings.layers import CONTEXT_LAYERS, LAYERS, LayersConfig, SourceSpec
 from sniper_pipeline.settings.timeutil import interval_seconds
 
@@ -134,7 +135,7 @@ def plan_from_manifest(
         symbols = {coin, *(coins.coins[coin].symbols if coin in coins.coins else [symbol])}
         plan = CoinPlan(coin=coin, symbol=symbol, grid_interval=None, extra=coin not in coins.coins)
         # The grid is the interval of the OI source, else of the liquidation source.
-        for grid_layer in ("open_interest", "liquidation"):
+        for grid_layer in (Layer.OPEN_INTEREST, Layer.LIQUIDATION):
             for spec in profile.layers.get(grid_layer, []):
                 entry = _pick(entries, spec, symbols, None)
                 if entry is not None:

@@ -20,6 +20,7 @@ from plotly.subplots import make_subplots
 
 from sniper_pipeline.report.data import parse_layers_json, threshold_columns
 from sniper_pipeline.report.glance import LAYER_SPECS, SeriesSpec, event_reading, reading_text
+from sniper_pipeline.settings.layer import Layer
 
 # SVG lines stay smooth to well beyond 9k points; WebGL only pays off later, and a page with
 # many coins would run into the browser's limit of ~16 live WebGL contexts.
@@ -49,6 +50,7 @@ class Panel:
     spec: SeriesSpec  # names, unit, threshold bands; spec.key prefixes <layer>_is_stale
     value: str  # column plotted (computed for |OI change|)
     trace: str  # legend name of the value
+    color: str  # of the value's line
 
     @property
     def layer(self) -> str:
@@ -61,10 +63,10 @@ class Panel:
 
 _SPEC = {spec.key: spec for spec in LAYER_SPECS}
 PANELS = (
-    Panel(1, _SPEC["funding"], "funding_abs_bps_8h", "Funding (abs)"),
-    Panel(2, _SPEC["oi"], "oi_roc_abs_pct", "OI change (abs)"),
-    Panel(3, _SPEC["liq"], "liq_total_usd", "Liquidations (total)"),
-    Panel(4, _SPEC["taker"], "taker_ratio", "Taker buy/sell"),
+    Panel(1, _SPEC[Layer.FUNDING.prefix], "funding_abs_bps_8h", "Funding (abs)", "#1f77b4"),
+    Panel(2, _SPEC[Layer.OPEN_INTEREST.prefix], "oi_roc_abs_pct", "OI change (abs)", "#6a3d9a"),
+    Panel(3, _SPEC[Layer.LIQUIDATION.prefix], "liq_total_usd", "Liquidations (total)", "#333333"),
+    Panel(4, _SPEC[Layer.TAKER.prefix], "taker_ratio", "Taker buy/sell", "#17becf"),
 )
 STRIP_ROW = 5
 PRICE_TITLE = "Price (USD)"
@@ -110,7 +112,7 @@ def _stale_mask(layers: pd.DataFrame, layer: str) -> np.ndarray:
 
 
 def _add_value_trace(
-    fig: go.Figure, layers: pd.DataFrame, panel: Panel, x: dict[str, Any], color: str, name: str
+    fig: go.Figure, layers: pd.DataFrame, panel: Panel, x: dict[str, Any], name: str
 ) -> None:
     values = _f32(layers[panel.value]) if panel.value in layers.columns else None
     if values is None or np.isnan(values).all():
@@ -123,7 +125,7 @@ def _add_value_trace(
             n,
             name=name,
             mode="lines",
-            line={"color": color, "width": 1.4},
+            line={"color": panel.color, "width": 1.4},
             y=np.where(stale, np.nan, values),
             **x,
         ),
@@ -299,11 +301,10 @@ def coin_figure(
     )
     x, bar_ms = _time_axis(layers["ts"]) if not layers.empty else ({}, None)
     if not layers.empty:
-        colors = {"funding": "#1f77b4", "oi": "#6a3d9a", "liq": "#333333", "taker": "#17becf"}
         for panel in PANELS:
-            name = oi_trace if panel.layer == "oi" else panel.trace
-            _add_value_trace(fig, layers, panel, x, colors[panel.layer], name)
-            if panel.layer == "liq":
+            name = oi_trace if panel.spec.layer is Layer.OPEN_INTEREST else panel.trace
+            _add_value_trace(fig, layers, panel, x, name)
+            if panel.spec.layer is Layer.LIQUIDATION:
                 for column, label, color in (
                     ("liq_long_usd", "Longs liquidated", "#e15759"),
                     ("liq_short_usd", "Shorts liquidated", "#59a14f"),
@@ -316,7 +317,7 @@ def coin_figure(
                                 mode="lines",
                                 line={"color": color, "width": 0.8},
                                 opacity=0.7,
-                                y=np.where(_stale_mask(layers, "liq"), np.nan, _f32(layers[column])),
+                                y=np.where(_stale_mask(layers, panel.layer), np.nan, _f32(layers[column])),
                                 **x,
                             ),
                             row=panel.row,

@@ -13,6 +13,7 @@ import pandas as pd
 
 from sniper_pipeline.report.data import ReportData, open_episode, parse_layers_json, threshold_columns
 from sniper_pipeline.report.fmt import fmt_value
+from sniper_pipeline.settings.layer import Layer
 from sniper_pipeline.settings.timeutil import interval_delta
 
 LEVEL_NAMES = ("none", "watch", "action", "extreme")
@@ -25,44 +26,26 @@ _EVENT_ORDER = {"close": 0, "open": 1, "upgrade": 2, "escalate": 3, "anti_flip_s
 
 @dataclass(frozen=True)
 class SeriesSpec:
-    key: str  # funding, oi, liq, taker (the <key>_level / <key>_is_stale prefix) or price
+    key: str  # the <key>_level / <key>_is_stale prefix: the layer's column prefix, or price
     label: str  # column header, with unit
     name: str  # short name, for sentences and legends
     value: str  # the column compared with the thresholds (oi: its absolute value)
     unit: str  # the warehouse's unit name (alert_events.layers_json "unit")
     source_layer: str  # coin_layer_sources.layer
     bands: tuple[tuple[str, str], ...] = ()  # (threshold column prefix, band) pairs
+    layer: Layer | None = None  # None for price, a context series
+
+
+def _layer_spec(layer: Layer, label: str, name: str, bands: tuple[tuple[str, str], ...]) -> SeriesSpec:
+    """A scored layer's series: its key, compared column, unit and source layer from `Layer`."""
+    return SeriesSpec(layer.prefix, label, name, layer.value_column, layer.unit, layer.value, bands, layer)
 
 
 LAYER_SPECS = (
-    SeriesSpec(
-        "funding",
-        "Funding (bps/8h)",
-        "Funding",
-        "funding_abs_bps_8h",
-        "bps_8h",
-        "funding",
-        (("funding", ""),),
-    ),
-    SeriesSpec("oi", "OI change (%)", "OI change", "oi_roc_pct", "pct", "open_interest", (("oi_roc", ""),)),
-    SeriesSpec(
-        "liq",
-        "Liquidations (USD)",
-        "Liquidations",
-        "liq_total_usd",
-        "usd",
-        "liquidation",
-        (("liq_total", ""),),
-    ),
-    SeriesSpec(
-        "taker",
-        "Taker buy/sell",
-        "Taker buy/sell",
-        "taker_ratio",
-        "ratio",
-        "taker",
-        (("taker_hi", "high"), ("taker_lo", "low")),
-    ),
+    _layer_spec(Layer.FUNDING, "Funding (bps/8h)", "Funding", (("funding", ""),)),
+    _layer_spec(Layer.OPEN_INTEREST, "OI change (%)", "OI change", (("oi_roc", ""),)),
+    _layer_spec(Layer.LIQUIDATION, "Liquidations (USD)", "Liquidations", (("liq_total", ""),)),
+    _layer_spec(Layer.TAKER, "Taker buy/sell", "Taker buy/sell", (("taker_hi", "high"), ("taker_lo", "low"))),
 )
 PRICE_SPEC = SeriesSpec("price", "Price (USD)", "Price", "close_usd", "usd", "price")
 SERIES_SPECS = (*LAYER_SPECS, PRICE_SPEC)
@@ -141,7 +124,7 @@ def _level_name(code: Any) -> str:
 
 
 def _series_newest(layers: pd.DataFrame, spec: SeriesSpec) -> pd.Timestamp | None:
-    column = "oi" if spec.key == "oi" and "oi" in layers.columns else spec.value
+    column = "oi" if spec.layer is Layer.OPEN_INTEREST and "oi" in layers.columns else spec.value
     if column not in layers.columns:
         return None
     valid = pd.to_numeric(layers[column], errors="coerce").notna()
@@ -202,14 +185,14 @@ def freshness(data: ReportData) -> list[Freshness]:
 
 def _bar_reading(row: pd.Series, spec: SeriesSpec, columns: list[str]) -> Reading:
     value = _float(row.get(spec.value))
-    if spec.key == "oi" and value is not None:
+    if spec.layer is Layer.OPEN_INTEREST and value is not None:
         value = abs(value)  # the thresholds apply to |OI ROC|
     flag = row.get(f"{spec.key}_is_stale")
     stale = bool(flag) if isinstance(flag, bool | np.bool_) else False
     level = _level_name(row.get(f"{spec.key}_level"))
-    side = row.get("taker_side") if spec.key == "taker" else None
+    side = row.get("taker_side") if spec.layer is Layer.TAKER else None
     side = side if side in ("up", "down") else None
-    polarity = _float(row.get("liq_polarity")) if spec.key == "liq" else None
+    polarity = _float(row.get("liq_polarity")) if spec.layer is Layer.LIQUIDATION else None
 
     def threshold(prefix: str, band_level: str) -> float | None:
         found = [c for c in threshold_columns(columns, prefix) if c.band_level == band_level]

@@ -36,6 +36,7 @@ from sniper_pipeline.report.glance import (
     recent_alerts,
     stress_now,
 )
+from sniper_pipeline.settings.layer import Layer
 
 NO_DATA = "no data yet"
 PLOT_CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": False}
@@ -208,7 +209,7 @@ def _reading_cell(reading: Reading | None, spec: SeriesSpec, *, missing: str = "
     sign = "&lt;" if reading.side == "down" else "&gt;"
     threshold = html.escape(fmt_value(reading.threshold, spec.unit))
     detail = reading.level
-    if spec.key == "liq" and reading.polarity is not None:
+    if spec.layer is Layer.LIQUIDATION and reading.polarity is not None:
         detail += f", {polarity_text(reading.polarity)}"
     level = html.escape(reading.level)
     return (

@@ -7,10 +7,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sniper_pipeline.settings.layer import Layer
 from sniper_pipeline.settings.timeutil import INTERVALS
 from sniper_pipeline.settings.yamlfile import load_model
 
-LAYERS: tuple[str, ...] = ("funding", "open_interest", "liquidation", "taker")
+LAYERS: tuple[str, ...] = tuple(layer.value for layer in Layer)  # the scored layers, by name
 CONTEXT_LAYERS: tuple[str, ...] = ("price",)
 Profile = Literal["live", "replay"]
 

@@ -13,12 +13,12 @@ from sqlalchemy import Engine, column, delete, inspect, select, text
 from sqlalchemy import table as sa_table
 
 from sniper_pipeline.engine import event_layers
+from sniper_pipeline.settings.layer import Layer
 from sniper_pipeline.settings.timeutil import naive_utc_columns, naive_utc_stamp, naive_utc_times
 from sniper_pipeline.warehouse.engine import lock_ddl
 from sniper_pipeline.warehouse.tables import alert_events, percentile_configs
 from sniper_pipeline.warehouse.upsert import UpsertStats, append_frame, frame_records, upsert
 
-LAYER_UNITS = {"funding": "bps_8h", "oi": "pct", "liq": "usd", "taker": "ratio"}
 LEVEL_CODES = {"none": 0, "watch": 1, "action": 2, "extreme": 3}
 
 
@@ -55,7 +55,7 @@ def _layers_json(event: dict[str, Any]) -> str:
             "threshold": entry["threshold"],
             "level": LEVEL_CODES.get(entry["level"], entry["level"]),
             "level_name": entry["level"],
-            "unit": LAYER_UNITS.get(layer, ""),
+            "unit": Layer.from_prefix(layer).unit,  # event_layers: keyed by column prefix
             **{k: v for k, v in entry.items() if k in ("side", "polarity")},
         }
     return json.dumps(

@@ -19,6 +19,7 @@ import dagster as dg
 from sniper_pipeline.coinglass.clock import Clock, SystemClock
 from sniper_pipeline.defs.ops.jobs import COIN_SCAN_JOB
 from sniper_pipeline.ingest.runtime import Runtime
+from sniper_pipeline.settings.layer import Layer
 from sniper_pipeline.stream.store import bar_totals, describe, make_store_engine, store_exists, store_url
 from sniper_pipeline.stream.thresholds import ThresholdsFileError, read_thresholds, thresholds_path
 from sniper_pipeline.stream.trigger import stream_scans
@@ -29,7 +30,7 @@ SENSOR_NAME = "liquidation_stream_sensor"
 def _exchanges(runtime: Runtime, coin: str) -> list[str] | None:
     """The liquidation source's `exchange_list`: the stream totals must cover the same exchanges
     as the history the threshold came from."""
-    source = runtime.plans[coin].sources.get("liquidation")
+    source = runtime.plans[coin].sources.get(Layer.LIQUIDATION)
     raw = source.param_dict.get("exchange_list") if source is not None else None
     return [e.strip() for e in raw.split(",") if e.strip()] if raw else None
 
