@@ -200,7 +200,8 @@ def _largest(rows: KeyArray, depth: int) -> KeyArray:
 
 
 def _quad_tops(keys: KeyArray, lookback: int, levels: list[int], depth: int, windows: int) -> KeyArray:
-    """The `depth` largest keys (ascending) shared by windows 4g..4g+3: shape (groups, depth).
+    """The `depth` largest keys (ascending) shared by windows 4g..4g+3: shape (groups, depth)
+    (a view of wider rows).
 
     Window t is keys[t : t + lookback]. A group of b windows starting at t0 shares the core
     t0+b-1 .. t0+lookback-1. Its sub-group of b' windows starting at t0 + i*b' adds b - b'
@@ -230,7 +231,7 @@ def _quad_tops(keys: KeyArray, lookback: int, levels: list[int], depth: int, win
         merged[:, :, width - added :] = _strided(around, 0, (groups, fan, added), (2 * added, sub, 1))
         merged.sort(axis=2)  # in place: np.sort would copy first
         groups *= fan
-        tops = merged[:, :, width - depth :].reshape(groups, depth)
+        tops = merged.reshape(groups, width)[:, width - depth :]  # a view: no copy
     return tops
 
 
@@ -318,15 +319,20 @@ def rolling_percentile_rows(
     with np.errstate(invalid="ignore"):
         for series, wanted in zip(values, percentiles, strict=True):
             x = np.asarray(series, dtype=np.float64)
-            result = np.full((len(wanted), x.shape[0] + 1), np.nan)
-            if min_count <= lookback:
-                valid = np.isfinite(x)
-                counts = _valid_counts(valid, lookback)
-                scored = counts >= min_count
-                for side in _sides(tuple(map(float, wanted)), lookback, min_count):
-                    _side_percentiles(result, x, valid, counts, scored, lookback, side)
-                np.copyto(result, np.nan, where=~scored)
-            out.append(result)
+            n = x.shape[0]
+            if min_count > lookback:
+                out.append(np.full((len(wanted), n + 1), np.nan))
+                continue
+            # Padded to whole groups of windows: the full-window pass writes them all. Every
+            # entry up to n is written below (the unscored ones NaN), so no fill first.
+            result = np.empty((len(wanted), -(-(n + 1) // _LEVELS[0]) * _LEVELS[0]))
+            valid = np.isfinite(x)
+            counts = _valid_counts(valid, lookback)
+            scored = counts >= min_count
+            for side in _sides(tuple(map(float, wanted)), lookback, min_count):
+                _side_percentiles(result, x, valid, counts, scored, lookback, side)
+            np.copyto(result[:, : n + 1], np.nan, where=~scored)
+            out.append(result[:, : n + 1])
     return out
 
 
@@ -357,13 +363,15 @@ def _side_percentiles(
         if not side.from_top:  # back from the negated values
             np.negative(a, out=a)
             np.negative(b, out=b)
-        result = _lerp(a, b, side.full.gamma)
-        target = out[side.columns]
-        for i in range(_QUAD):
-            part = target[:, i::_QUAD]
-            part[...] = result[i, :, : part.shape[1]]
-        if isinstance(side.columns, list):  # fancy indexing gave a copy
-            out[side.columns] = target
+        result = _lerp(a, b, side.full.gamma)  # (4, columns, groups): window 4g + i at [i, :, g]
+        columns, groups = result.shape[1:]
+        by_window = result.transpose(1, 2, 0)  # as (columns, groups, 4): window order
+        if isinstance(side.columns, list):  # fancy indexing gives a copy
+            target = np.empty((columns, groups, _QUAD))
+            np.copyto(target, by_window)
+            out[side.columns, : groups * _QUAD] = target.reshape(columns, -1)
+        else:
+            np.copyto(out[side.columns, : groups * _QUAD].reshape(columns, groups, _QUAD), by_window)
         # Windows with fewer valid values than the lookback read other ranks.
         others = np.flatnonzero(scored & (counts != lookback))
     if others.size:
