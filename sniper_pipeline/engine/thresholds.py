@@ -200,8 +200,7 @@ def _largest(rows: KeyArray, depth: int) -> KeyArray:
 
 
 def _quad_tops(keys: KeyArray, lookback: int, levels: list[int], depth: int, windows: int) -> KeyArray:
-    """The `depth` largest keys (ascending) shared by windows 4g..4g+3: shape (groups, depth)
-    (a view of wider rows).
+    """The `depth` largest keys (ascending) shared by windows 4g..4g+3: shape (groups, depth).
 
     Window t is keys[t : t + lookback]. A group of b windows starting at t0 shares the core
     t0+b-1 .. t0+lookback-1. Its sub-group of b' windows starting at t0 + i*b' adds b - b'
@@ -231,7 +230,7 @@ def _quad_tops(keys: KeyArray, lookback: int, levels: list[int], depth: int, win
         merged[:, :, width - added :] = _strided(around, 0, (groups, fan, added), (2 * added, sub, 1))
         merged.sort(axis=2)  # in place: np.sort would copy first
         groups *= fan
-        tops = merged.reshape(groups, width)[:, width - depth :]  # a view: no copy
+        tops = merged[:, :, width - depth :].reshape(groups, depth)
     return tops
 
 
@@ -255,12 +254,10 @@ def _full_windows(
     quad[:2] = np.inf
     np.bitwise_xor(keys, (keys >> 63) & _LOW_BITS, out=quad[2:].view(np.int64))
 
-    # The 6 values quad g adds, copied once to contiguous rows (min/max read stride-4 views
-    # more slowly): 4g, 4g+1, 4g+2, 4g+lookback, +1, +2.
-    near = np.empty((6, groups))
-    near.reshape(2, 3, groups)[...] = _strided(values, 0, (2, 3, groups), (lookback, 1, _QUAD))
-    first, second = near[1:4:2], near[2:5:2]  # [pair]: 4g+1, 4g+lookback / 4g+2, 4g+lookback+1
-    own = _strided(near, 0, (2, 2, 1, groups), (2 * groups, 3 * groups, 0, 1))  # 4g, 4g+lookback, 4g+2, ...
+    # The values each quad's pairs and windows add, as views: [pair] or [pair, window].
+    first = _strided(values, 1, (2, groups), (lookback - 1, _QUAD))  # 4g+1, 4g+lookback
+    second = _strided(values, 2, (2, groups), (lookback - 1, _QUAD))  # 4g+2, 4g+lookback+1
+    own = _strided(values, 0, (2, 2, 1, groups), (2, lookback, 0, _QUAD))  # 4g, 4g+lookback, 4g+2, ...
     hi, lo = np.maximum(first, second)[:, None], np.minimum(first, second)[:, None]
     rank_k, rank_k1, rank_k2 = plan.pair_from
     pair = np.empty((2, rank_k.shape[0] + 1, groups))  # row 0: +inf, rank -1
@@ -318,20 +315,15 @@ def rolling_percentile_rows(
     with np.errstate(invalid="ignore"):
         for series, wanted in zip(values, percentiles, strict=True):
             x = np.asarray(series, dtype=np.float64)
-            n = x.shape[0]
-            if min_count > lookback:
-                out.append(np.full((len(wanted), n + 1), np.nan))
-                continue
-            # Padded to whole groups of windows: the full-window pass writes them all. Every
-            # entry up to n is written below (the unscored ones NaN), so no fill first.
-            result = np.empty((len(wanted), -(-(n + 1) // _LEVELS[0]) * _LEVELS[0]))
-            valid = np.isfinite(x)
-            counts = _valid_counts(valid, lookback)
-            scored = counts >= min_count
-            for side in _sides(tuple(map(float, wanted)), lookback, min_count):
-                _side_percentiles(result, x, valid, counts, scored, lookback, side)
-            np.copyto(result[:, : n + 1], np.nan, where=~scored)
-            out.append(result[:, : n + 1])
+            result = np.full((len(wanted), x.shape[0] + 1), np.nan)
+            if min_count <= lookback:
+                valid = np.isfinite(x)
+                counts = _valid_counts(valid, lookback)
+                scored = counts >= min_count
+                for side in _sides(tuple(map(float, wanted)), lookback, min_count):
+                    _side_percentiles(result, x, valid, counts, scored, lookback, side)
+                np.copyto(result, np.nan, where=~scored)
+            out.append(result)
     return out
 
 
@@ -362,15 +354,13 @@ def _side_percentiles(
         if not side.from_top:  # back from the negated values
             np.negative(a, out=a)
             np.negative(b, out=b)
-        result = _lerp(a, b, side.full.gamma)  # (4, columns, groups): window 4g + i at [i, :, g]
-        columns, groups = result.shape[1:]
-        by_window = result.transpose(1, 2, 0)  # as (columns, groups, 4): window order
-        if isinstance(side.columns, list):  # fancy indexing gives a copy
-            target = np.empty((columns, groups, _QUAD))
-            np.copyto(target, by_window)
-            out[side.columns, : groups * _QUAD] = target.reshape(columns, -1)
-        else:
-            np.copyto(out[side.columns, : groups * _QUAD].reshape(columns, groups, _QUAD), by_window)
+        result = _lerp(a, b, side.full.gamma)
+        target = out[side.columns]
+        for i in range(_QUAD):
+            part = target[:, i::_QUAD]
+            part[...] = result[i, :, : part.shape[1]]
+        if isinstance(side.columns, list):  # fancy indexing gave a copy
+            out[side.columns] = target
         # Windows with fewer valid values than the lookback read other ranks.
         others = np.flatnonzero(scored & (counts != lookback))
     if others.size:
