@@ -153,10 +153,12 @@ def _texts(
     cache: dict[int, str], keys: NDArray[np.int64], fmt: Callable[[list[int]], list[str]]
 ) -> list[str]:
     wanted = keys.tolist()
-    missing = [key for key in wanted if key not in cache]
-    if missing:
+    texts = list(map(cache.get, wanted))  # a C loop, unlike a comprehension
+    if None in texts:  # format the keys not seen yet, once
+        missing = [key for key, text in zip(wanted, texts, strict=True) if text is None]
         cache.update(zip(missing, fmt(missing), strict=True))
-    return [cache[key] for key in wanted]
+        texts = list(map(cache.__getitem__, wanted))
+    return cast(list[str], texts)
 
 
 def _format_days(days: list[int]) -> list[str]:
@@ -191,7 +193,9 @@ def iso_utc(ts_ns: NDArray[np.int64], prefix: str = "") -> NDArray[np.object_]:
     """
     day, nanos = np.divmod(np.asarray(ts_ns, dtype=np.int64), _DAY_NS)
     days, day_at = _distinct(day)
-    dates = np.array([prefix + text for text in _texts(_DAY_TEXT, days, _format_days)], dtype=object)
+    dates = np.array(_texts(_DAY_TEXT, days, _format_days), dtype=object)
+    if prefix:
+        dates = prefix + dates  # one object-array concatenation
     hour, rest = np.divmod(nanos, _HOUR_NS)
     if not rest.any():  # bars on whole hours (the usual grids): no sort for the distinct times
         return cast(NDArray[np.object_], dates[day_at] + _HOUR_TEXT[hour])
