@@ -219,10 +219,13 @@ def test_vectorised_machine_equals_the_bar_by_bar_reference(seed: int) -> None:
 
 
 @pytest.mark.parametrize("ascending", [True, False])
-def test_iso_utc_equals_numpy_formatting(ascending: bool) -> None:
+@pytest.mark.parametrize("whole_hours", [True, False])
+def test_iso_utc_equals_numpy_formatting(ascending: bool, whole_hours: bool) -> None:
     rng = np.random.default_rng(5)
     ns = rng.integers(0, 4_102_444_800 * 10**9, 5000)  # 1970..2100, with sub-second parts
     ns[::3] = ns[::3] // 10**9 * 10**9
+    if whole_hours:  # bar grids of 1h and coarser: formatted from a table
+        ns = ns // (3600 * 10**9) * (3600 * 10**9)
     ns = np.sort(ns) if ascending else ns
     want = np.datetime_as_string(ns.view("M8[ns]"), unit="s").astype(object) + "+00:00"
     assert (iso_utc(ns) == want).all()
