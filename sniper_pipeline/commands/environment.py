@@ -37,6 +37,7 @@ class Api:
     profile: Profile
     base_url: str
     replay_dir: Path | None  # the recordings the replay server serves; None live
+    dagster_home: Path  # the Dagster instance's folder (DAGSTER_HOME or the project's .dagster/)
 
     def runtime(self, warehouse: WarehouseLocation | None = None) -> Runtime:
         from sniper_pipeline.ingest.runtime import load_runtime
@@ -50,7 +51,11 @@ class Api:
         arguments to take a Runtime from): this process's plus this API."""
         from sniper_pipeline.ingest.runtime import runtime_env
 
-        return {**os.environ, **runtime_env(self.profile, self.base_url, self.replay_dir)}
+        return {
+            **os.environ,
+            **runtime_env(self.profile, self.base_url, self.replay_dir),
+            "DAGSTER_HOME": str(self.dagster_home),
+        }
 
 
 def replay_folder(replay_dir: Path | None) -> Path:
@@ -102,7 +107,7 @@ def api_environment(
 
     `now`/`speed` set the replay clock (default: the end of the recordings, at real time)."""
     check_replay_clock(live=live, now=now, speed=speed)
-    ensure_dagster_home()
+    home = ensure_dagster_home()
     if live:
         if replay_dir is not None:
             raise UsageError("--live and --replay-dir exclude each other")
@@ -110,7 +115,7 @@ def api_environment(
             raise UsageError("--live needs CG_API_KEY in the environment")
         from sniper_pipeline.ingest.runtime import LIVE_BASE_URL
 
-        yield Api(profile="live", base_url=LIVE_BASE_URL, replay_dir=None)
+        yield Api(profile="live", base_url=LIVE_BASE_URL, replay_dir=None, dagster_home=home)
         return
     from sniper_pipeline.replay.faults import FaultSpecError, parse_faults
     from sniper_pipeline.replay.recordings import recordings_end
@@ -131,4 +136,4 @@ def api_environment(
     with ReplayServer(
         folder, quiet=True, now=start, faults=faults, speed=1.0 if speed is None else speed
     ) as server:
-        yield Api(profile="replay", base_url=server.base_url, replay_dir=folder.resolve())
+        yield Api(profile="replay", base_url=server.base_url, replay_dir=folder.resolve(), dagster_home=home)

@@ -123,6 +123,7 @@ def run_command(
             progress.line(f"log: {log_file}")
         # Imported here: Dagster is slow to import, and a refused command never needs it.
         from dagster import DagsterInstance
+        from dagster._core.instance.ref import InstanceRef
 
         from sniper_pipeline.definitions import build_defs
         from sniper_pipeline.defs.ingest.partitions import coin_ranges, range_tags
@@ -134,7 +135,7 @@ def run_command(
         # The runs execute in this process, on definitions built for this API and warehouse.
         runtime = api.runtime(checked.warehouse)
         definitions = build_defs(runtime)
-        instance = DagsterInstance.get()
+        instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(api.dagster_home)))
         totals = RunTotals()
         selected = [c for c in runtime.partition_keys if checked.coins is None or c in checked.coins]
 

@@ -7,7 +7,6 @@ Freshness is computed here in pandas (GX has no clean freshness expectation).
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -200,7 +199,6 @@ def _run_gx(table: str, frame: pd.DataFrame, specs: Sequence[ExpectationSpec]) -
 def _gx_context() -> Any:
     """One ephemeral GX context per process: building one costs far more than validating a frame,
     and a scan validates hundreds of frames."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -213,6 +211,7 @@ def _gx_context() -> Any:
         store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
         # tqdm bars per metric would flood the Dagster compute logs.
         progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+        analytics_enabled=False,  # set here, not through GX_ANALYTICS_ENABLED in os.environ
     )
     return gx.get_context(mode="ephemeral", project_config=config)
 

@@ -10,11 +10,11 @@ from sniper_pipeline.settings.paths import config_dir, project_dir
 
 
 def ensure_dagster_home(instance_config: str = "dagster.yaml") -> Path:
-    """Point DAGSTER_HOME at `.dagster/` when unset and install the instance config if missing."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(project_dir() / ".dagster")))
+    """DAGSTER_HOME, else `.dagster/` in the project, with the instance config installed if
+    missing. The caller opens the instance from this folder and hands it to its children."""
+    home = Path(os.environ.get("DAGSTER_HOME") or project_dir() / ".dagster")
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
     if not target.exists():
         shutil.copyfile(config_dir() / instance_config, target)
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     return home
