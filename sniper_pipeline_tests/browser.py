@@ -60,30 +60,28 @@ def chromium(url: str, profile: Path, *args: str, budget_ms: int = 5000) -> subp
     )
 
 
+class ChromiumExitedError(RuntimeError):
+    """Chromium ended before printing its DevTools endpoint."""
+
+
 class DevToolsPage:
     """A chromium tab at `url` in a `size` viewport, driven over the DevTools protocol."""
 
     def __init__(self, url: str, profile: Path, size: tuple[int, int]) -> None:
         profile.mkdir(parents=True, exist_ok=True)
         self.size = size
-        self._proc = subprocess.Popen(
-            [
-                str(CHROMIUM),
-                *FLAGS,
-                f"--user-data-dir={profile}",
-                "--remote-debugging-port=0",  # chromium picks a free port and prints it
-                f"--window-size={size[0]},{size[1]}",
-                "about:blank",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
         self._ids = 0
         self._socket: ClientConnection | None = None
         self._session = ""
+        self._proc = self._launch(profile, size)
         try:
-            self._socket = connect(self._browser_endpoint(), max_size=None, open_timeout=30)
+            try:
+                endpoint = self._browser_endpoint()
+            except ChromiumExitedError:
+                # On a loaded machine chromium sometimes exits during start-up: one more try.
+                self._proc = self._launch(profile, size)
+                endpoint = self._browser_endpoint()
+            self._socket = connect(endpoint, max_size=None, open_timeout=30)
             [page] = [t for t in self._send("Target.getTargets")["targetInfos"] if t["type"] == "page"]
             attached = self._send("Target.attachToTarget", targetId=page["targetId"], flatten=True)
             self._session = attached["sessionId"]
@@ -100,6 +98,22 @@ class DevToolsPage:
             self.close()
             raise
 
+    @staticmethod
+    def _launch(profile: Path, size: tuple[int, int]) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [
+                str(CHROMIUM),
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                "--remote-debugging-port=0",  # chromium picks a free port and prints it
+                f"--window-size={size[0]},{size[1]}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     def _browser_endpoint(self) -> str:
         assert self._proc.stderr is not None
         deadline = time.monotonic() + 30
@@ -112,7 +126,12 @@ class DevToolsPage:
             found = re.search(r"DevTools listening on (ws://\S+)", line)
             if found:
                 return found.group(1)
-        raise RuntimeError("chromium printed no DevTools endpoint:\n" + "".join(lines[-20:]))
+        tail = "".join(lines[-20:])
+        if self._proc.poll() is not None:
+            raise ChromiumExitedError(
+                f"chromium exited ({self._proc.returncode}) before its DevTools endpoint:\n{tail}"
+            )
+        raise RuntimeError("chromium printed no DevTools endpoint:\n" + tail)
 
     def _send(self, method: str, **params: Any) -> dict[str, Any]:
         assert self._socket is not None
