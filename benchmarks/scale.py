@@ -19,12 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +43,7 @@ from celery_stack import (  # noqa: E402  (benchmarks/, next to this script)
     steps_by_worker,
     wait_all,
 )
+from results_file import machine_context, write_results  # noqa: E402  (benchmarks/, as above)
 
 from sniper_pipeline.defs.ingest.partitions import coin_ranges  # noqa: E402
 from sniper_pipeline.replay.recordings import recordings_end  # noqa: E402
@@ -179,16 +178,9 @@ def main() -> None:
         # From the live endpoint plan; the measured re-scan's requests per coin are the check.
         "plan_requests_per_coin": series_per_coin(),
         "coins_per_plan": plan_caps(series_per_coin()),
-        "context": {
-            "cores": os.cpu_count(),
-            "load_average_1m": round(os.getloadavg()[0], 2),
-            "python": platform.python_version(),
-            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+        "context": machine_context(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(args.out)
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

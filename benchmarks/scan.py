@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -38,6 +37,8 @@ import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from a checkout
+
+from results_file import machine_context, write_results  # noqa: E402  (benchmarks/, beside this script)
 
 from sniper_pipeline.defs.ops.sensors import SENSOR_INTERVAL_SECONDS  # noqa: E402
 from sniper_pipeline.replay.sample import sample_dir  # noqa: E402
@@ -324,16 +325,9 @@ def main() -> None:
                 root / "recordings11", root / "universe11" / "data" / "sniper.duckdb", root
             )
     results["targets"] = TARGETS
-    results["context"] = {
-        "cores": os.cpu_count(),
-        "load_average_1m": round(os.getloadavg()[0], 2),
-        "python": platform.python_version(),
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    results["context"] = machine_context()
     write_chart(results, REPO / "docs" / "images" / "scan-time.svg")
-    print(args.out)
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

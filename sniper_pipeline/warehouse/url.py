@@ -121,6 +121,7 @@ def url_from_environment(location: WarehouseLocation) -> bool:
     variable (a Dagster EnvVar) instead of holding the URL and its password."""
     raw = os.environ.get(ENV_VAR)
     try:
-        return bool(raw) and make_url(str(raw)) == location.url
-    except (ArgumentError, ValueError):
+        # Parsed as the location was (a bare postgresql:// gets its driver), so equal URLs match.
+        return bool(raw) and warehouse_location(raw).url == location.url
+    except WarehouseUrlError:
         return False

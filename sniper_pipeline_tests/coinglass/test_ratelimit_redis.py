@@ -60,8 +60,7 @@ def _child(url: str, n: int, queue: Any) -> None:
     lim = RedisRateLimiter(url, 6, burst=1, sleeper=RecordingSleeper())
     for _ in range(n):
         wait = lim.acquire()
-        seconds, micros = lim.redis.time()
-        queue.put(seconds + micros / 1e6 + wait)
+        queue.put(lim._server_time() + wait)
 
 
 def test_two_processes_draw_from_one_budget(redis_url: str) -> None:

@@ -59,12 +59,16 @@ def test_a_warehouse_password_from_the_environment_stays_in_it(
 ) -> None:
     """The PostgreSQL URL with its password is bound as an EnvVar: Dagster stores and shows the
     variable's name only. A DuckDB file (no password) stays a plain path."""
-    url = "postgresql+psycopg://sniper:s3cret-pw@127.0.0.1:5432/sniper"
-    monkeypatch.setenv("SNIPER_WAREHOUSE_URL", url)
-    resources = build_defs(load_runtime(profile="live")).resources
-    assert resources is not None
-    bound = resources["warehouse"].url
-    assert isinstance(bound, dg.EnvVar) and bound.env_var_name == "SNIPER_WAREHOUSE_URL"
+    # With and without the driver name: the location adds psycopg to a bare postgresql://.
+    for url in (
+        "postgresql+psycopg://sniper:s3cret-pw@127.0.0.1:5432/sniper",
+        "postgresql://sniper:s3cret-pw@127.0.0.1:5432/sniper",
+    ):
+        monkeypatch.setenv("SNIPER_WAREHOUSE_URL", url)
+        resources = build_defs(load_runtime(profile="live")).resources
+        assert resources is not None
+        bound = resources["warehouse"].url
+        assert isinstance(bound, dg.EnvVar) and bound.env_var_name == "SNIPER_WAREHOUSE_URL", url
     monkeypatch.delenv("SNIPER_WAREHOUSE_URL")
     resources = build_defs(load_runtime(profile="live")).resources
     assert resources is not None and str(resources["warehouse"].url).startswith("duckdb:///")
