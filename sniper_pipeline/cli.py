@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -220,5 +223,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_USAGE
 
 
+def _only_daemon_threads() -> bool:
+    main_thread = threading.main_thread()
+    return all(t is main_thread or t.daemon for t in threading.enumerate())
+
+
+def entry() -> None:
+    """The `sniper` console script. After a command, Python's own finalization (module teardown
+    with full garbage collections over Dagster's, dbt's and pandas' objects) takes ~3 s and does
+    nothing for us: run the exit handlers, flush, and leave. A command that left a non-daemon
+    thread running exits the normal way, which waits for it."""
+    code = main()
+    if not _only_daemon_threads():
+        sys.exit(code)
+    atexit._run_exitfuncs()  # logging.shutdown, temporary folders, ...
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

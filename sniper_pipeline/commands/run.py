@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -136,6 +137,9 @@ def run_command(
         runtime = api.runtime(checked.warehouse)
         definitions = build_defs(runtime)
         instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(api.dagster_home)))
+        # The modules and definitions live as long as the command: the collector need not scan
+        # their millions of objects again on every full collection (~1 s over a run and its exit).
+        gc.freeze()
         totals = RunTotals()
         selected = [c for c in runtime.partition_keys if checked.coins is None or c in checked.coins]
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import dagster as dg
 from pydantic import Field
 from sqlalchemy import Engine
@@ -11,6 +14,7 @@ from sniper_pipeline.coinglass.ratelimit import FileRateLimiter, RateLimiter, Re
 from sniper_pipeline.ingest.runtime import API_KEY_ENV, REPLAY_API_KEY, Runtime
 from sniper_pipeline.settings.paths import data_dir
 from sniper_pipeline.warehouse.engine import make_engine
+from sniper_pipeline.warehouse.kept_open import kept_open
 from sniper_pipeline.warehouse.url import ENV_VAR as WAREHOUSE_ENV
 from sniper_pipeline.warehouse.url import url_from_environment, warehouse_location
 
@@ -70,9 +74,15 @@ class CoinGlassResource(dg.ConfigurableResource):
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The warehouse URL (DuckDB file or PostgreSQL); engines use NullPool."""
+    """The warehouse URL (DuckDB file or PostgreSQL); engines use NullPool. A DuckDB file stays
+    open in the process while the resource lives (a run's steps, see `kept_open`)."""
 
     url: str
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[WarehouseResource]:
+        with kept_open(warehouse_location(self.url)):
+            yield self
 
     def engine(self) -> Engine:
         return make_engine(warehouse_location(self.url))

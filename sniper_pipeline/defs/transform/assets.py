@@ -24,6 +24,7 @@ from sniper_pipeline.defs.transform.project import (
 from sniper_pipeline.defs.transform.resource import scan_dbt_resource
 from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.warehouse.engine import make_engine
+from sniper_pipeline.warehouse.kept_open import released
 
 
 class SniperDbtTranslator(DagsterDbtTranslator):
@@ -89,7 +90,9 @@ def build_dbt_assets(runtime: Runtime, profiles_dir: Path) -> dg.AssetsDefinitio
             return
         context.add_asset_metadata({BUILD_KEY: key}, asset_key="fct_layer_bars")
         # One build for every coin of the scan: the mart reads the coins' sources from a table.
-        yield from dbt.cli(["build"], context=context, target_path=scan_target_path(runtime)).stream()
+        # dbt opens the DuckDB file in its own process: this process lets go of it meanwhile.
+        with released(runtime.warehouse):
+            yield from dbt.cli(["build"], context=context, target_path=scan_target_path(runtime)).stream()
 
     return coinglass_dbt
 
