@@ -68,3 +68,24 @@ def test_engines_stay_bounded_and_a_wipe_leaves_a_working_storage(home: Path) ->
         assert [url.rsplit("/", 1)[-1] for url in storage._engines] == ["index.db"]
         assert not list((home / "history" / "runs").glob("????????-*.db"))
         assert instance.all_logs(_run(instance))
+
+
+def test_schema_answers_match_dagsters_and_see_a_table_added_later(home: Path) -> None:
+    import sqlite3
+
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, PooledSqliteEventLogStorage)
+        _run(instance)
+        plain = SqliteEventLogStorage(storage._base_dir)
+        for table in ("asset_check_executions", "asset_event_tags", "concurrency_slots", "not_a_table"):
+            assert storage.has_table(table) == plain.has_table(table)
+            assert storage.has_table(table) == (table != "not_a_table")  # asked twice: from the cache
+        assert storage.has_asset_key_index_cols() == plain.has_asset_key_index_cols() is True
+        # A table a migration adds later is seen: only tables found are remembered.
+        with sqlite3.connect(Path(storage._base_dir) / "index.db") as db:
+            db.execute("create table not_a_table (x integer)")
+        assert storage.has_table("not_a_table")
+        plain.dispose()

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
 )
@@ -44,7 +45,31 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
+        self._tables_seen: set[str] = set()
+        self._asset_key_columns_seen: set[str] = set()
         super().__init__(base_dir, inst_data=inst_data)
+
+    def has_table(self, table_name: str) -> bool:
+        # Asked before most event writes (asset checks, asset keys): the base class reflects the
+        # index file's schema through a new engine each time. Tables are only ever added (by a
+        # migration), so a table once seen stays.
+        if table_name in self._tables_seen:
+            return True
+        # Not through _connect: callers ask while holding its lock (inside an index transaction).
+        with self._engine(self.conn_string_for_shard(INDEX_SHARD_NAME)).connect() as conn:
+            found = bool(conn.dialect.has_table(conn, table_name))
+        if found:
+            self._tables_seen.add(table_name)
+        return found
+
+    def _has_asset_key_col_on_connection(self, conn: Connection, column_name: str) -> bool:
+        # As has_table: asked per asset event, and columns are only ever added.
+        if column_name in self._asset_key_columns_seen:
+            return True
+        found = super()._has_asset_key_col_on_connection(conn, column_name)
+        if found:
+            self._asset_key_columns_seen.add(column_name)
+        return found
 
     def _engine(self, conn_string: str) -> Engine:
         with self._engines_lock:
@@ -76,6 +101,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def wipe(self) -> None:
         self._dispose_engines()  # before the base class unlinks the files they hold open
+        self._tables_seen.clear()
+        self._asset_key_columns_seen.clear()
         super().wipe()
 
     def dispose(self) -> None:
