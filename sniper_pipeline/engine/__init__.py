@@ -2,6 +2,7 @@
 worked examples: docs/signals.md."""
 
 from .bars import closed_bars
+from .columns import signal_columns, threshold_columns
 from .confluence import TIER_NAMES, confluence_tier, direction, liquidation_side
 from .episodes import (
     EVENT_ANTI_FLIP,
@@ -30,8 +31,8 @@ from .params import (
     TighteningParams,
 )
 from .percentile_config import config_sanity, percentile_config
-from .pipeline import EngineResult, run_engine, signal_columns, threshold_columns
-from .scoring import LayerScores, score_layers
+from .pipeline import EngineBatch, EngineResult, run_engine, run_engine_many
+from .scoring import LayerScores, score_layers, score_segments
 from .thresholds import rolling_percentiles, window_percentiles
 from .tightening import tighten_lower, tighten_upper, tightening_factor, trigger_flags
 
@@ -49,6 +50,7 @@ __all__ = [
     "TIER_NAMES",
     "ConfluenceParams",
     "DirectionParams",
+    "EngineBatch",
     "EngineParams",
     "EngineResult",
     "EpisodeParams",
@@ -75,8 +77,10 @@ __all__ = [
     "percentile_config",
     "rolling_percentiles",
     "run_engine",
+    "run_engine_many",
     "run_episodes",
     "score_layers",
+    "score_segments",
     "signal_columns",
     "threshold_columns",
     "tighten_lower",

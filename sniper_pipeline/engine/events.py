@@ -7,7 +7,7 @@ in the warehouse. `event_layers(row)` gives the dict of the triggered layers for
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,9 +16,10 @@ from numpy.typing import NDArray
 
 from sniper_pipeline.settings.layer import Layer
 
+from .batch import BarColumns
 from .episodes import EpisodeRun
 from .levels import LEVEL_NAMES, SIDE_BY_CODE, SIDE_UP
-from .metrics import FUNDING, LIQ_TOTAL, OI_ROC, TAKER_HIGH, TAKER_LOW, float_column
+from .metrics import FUNDING, LIQ_TOTAL, OI_ROC, TAKER_HIGH, TAKER_LOW
 from .scoring import LayerScores
 
 # layer -> (value column, threshold column); the value columns share the signals' names.
@@ -78,29 +79,39 @@ def empty_events() -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=EVENT_DTYPES[name]) for name in EVENT_COLUMNS})
 
 
+def _joined(runs: Sequence[EpisodeRun], name: str) -> NDArray[Any]:
+    parts = [getattr(run, name) for run in runs]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 def events_frame(
-    frame: pd.DataFrame,
-    ts: pd.DatetimeIndex,
-    coin: str,
-    interval: str,
+    bars: BarColumns,
     scores: LayerScores,
     layers_triggered: NDArray[np.int8],
-    run: EpisodeRun,
+    runs: Sequence[EpisodeRun],
 ) -> pd.DataFrame:
-    """One row per event of `run`, in bar order."""
-    if not len(run.event):
+    """One row per event of `runs` (coin k's run on segment k), coin after coin, in bar order."""
+    counts = [len(run.event) for run in runs]
+    if not sum(counts):
         return empty_events()
-    index = run.event_index
+    offsets = bars.segments.bounds[:-1]
+    index = np.concatenate([run.event_index + offset for run, offset in zip(runs, offsets, strict=True)])
+
+    def per_coin(values: tuple[str, ...]) -> Any:
+        if len(set(values)) == 1:
+            return values[0]  # pandas repeats a scalar
+        return np.repeat(np.array(values, dtype=object), counts)
+
     data: dict[str, Any] = {
-        "coin": coin,
-        "interval": interval,
-        "episode_id": run.episode_id,
-        "event": run.event,
-        "tier": run.tier,
-        "direction": run.direction,
-        "ts": ts[index],
-        "dedup_key": run.dedup_key,
-        "attempted_direction": run.attempted_direction,
+        "coin": per_coin(bars.coins),
+        "interval": per_coin(bars.intervals),
+        "episode_id": _joined(runs, "episode_id"),
+        "event": _joined(runs, "event"),
+        "tier": _joined(runs, "tier"),
+        "direction": _joined(runs, "direction"),
+        "ts": bars.ts[index],
+        "dedup_key": _joined(runs, "dedup_key"),
+        "attempted_direction": _joined(runs, "attempted_direction"),
         "layers_triggered": layers_triggered[index],
     }
     taker_up = scores.taker_side[index] == SIDE_UP
@@ -108,11 +119,11 @@ def events_frame(
         layer = spec.layer
         level = scores.levels[layer][index]
         value_col, threshold_col = SNAPSHOT_COLUMNS[layer]
-        data[value_col] = float_column(frame, value_col)[index]
+        data[value_col] = bars.floats[value_col][index]
         data[threshold_col] = _threshold_reached(scores.in_force[spec.metric], index, level)
         data[f"{layer}_level"] = level
         if layer == Layer.LIQUIDATION.prefix:
-            data["liq_polarity"] = float_column(frame, "liq_polarity")[index]
+            data["liq_polarity"] = bars.floats["liq_polarity"][index]
     level = scores.levels[Layer.TAKER.prefix][index]
     data["taker_ratio"] = scores.values[TAKER_HIGH.metric][index]
     data["taker_threshold"] = np.where(
@@ -122,7 +133,9 @@ def events_frame(
     )
     data["taker_level"] = level
     data["taker_side"] = SIDE_BY_CODE[scores.taker_side[index] + 1]
-    return pd.DataFrame(data, copy=False)  # every array here is a fresh gather
+    # Every array here is a fresh gather, or the runs' own (one run: not shared with anything
+    # the caller keeps).
+    return pd.DataFrame(data, copy=False)
 
 
 def event_layers(event: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

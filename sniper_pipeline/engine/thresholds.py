@@ -306,25 +306,45 @@ def rolling_percentile_rows(
     lookback: int,
     percentiles: Sequence[Sequence[float]],
     min_valid: int,
+    bounds: Sequence[int] | None = None,
 ) -> list[FloatArray]:
     """`rolling_percentiles` of several series (one list of percentiles each), transposed:
-    one array (percentiles, n + 1) per series, row p being percentile p for each bar."""
+    one array (percentiles, n + 1) per series, row p being percentile p for each bar.
+
+    With `bounds` (0 = b0 < b1 < ... = n), each series holds segments (several coins laid end
+    to end): the windows of bars b_k..b_k+1 - 1 only see values of their own segment, and
+    column n is the last segment's snapshot (the others' are not kept).
+    """
     min_count = max(min_valid, 1)
     out = []
     # Windows without enough valid values may compute -inf - -inf: they end up NaN.
     with np.errstate(invalid="ignore"):
         for series, wanted in zip(values, percentiles, strict=True):
             x = np.asarray(series, dtype=np.float64)
-            result = np.full((len(wanted), x.shape[0] + 1), np.nan)
-            if min_count <= lookback:
-                valid = np.isfinite(x)
-                counts = _valid_counts(valid, lookback)
-                scored = counts >= min_count
-                for side in _sides(tuple(map(float, wanted)), lookback, min_count):
-                    _side_percentiles(result, x, valid, counts, scored, lookback, side)
-                np.copyto(result, np.nan, where=~scored)
+            result = np.empty((len(wanted), x.shape[0] + 1))
+            edges = [0, x.shape[0]] if bounds is None else list(bounds)
+            # Segment by segment, in order: each fills its bars and its snapshot column, which
+            # is the next segment's first column and so overwritten by it. One coin's arrays
+            # stay small enough for the CPU cache (a pass over all coins at once is slower).
+            for lo, hi in itertools.pairwise(edges):
+                _series_percentiles(result[:, lo : hi + 1], x[lo:hi], lookback, wanted, min_count)
             out.append(result)
     return out
+
+
+def _series_percentiles(
+    out: FloatArray, x: FloatArray, lookback: int, wanted: Sequence[float], min_count: int
+) -> None:
+    """Fill out (percentiles, n + 1) with the rolling percentiles of one series."""
+    out.fill(np.nan)
+    if min_count > lookback:
+        return
+    valid = np.isfinite(x)
+    counts = _valid_counts(valid, lookback)
+    scored = counts >= min_count
+    for side in _sides(tuple(map(float, wanted)), lookback, min_count):
+        _side_percentiles(out, x, valid, counts, scored, lookback, side)
+    np.copyto(out, np.nan, where=~scored)
 
 
 def _side_percentiles(

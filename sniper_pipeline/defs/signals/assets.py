@@ -14,7 +14,7 @@ from sniper_pipeline.defs.ingest.partitions import SCAN_BACKFILL_POLICY, coin_pa
 from sniper_pipeline.defs.ingest.resources import CoinGlassResource, WarehouseResource
 from sniper_pipeline.defs.ops.resources import AlertDeliveryResource
 from sniper_pipeline.engine import EngineParams, config_sanity, run_engine
-from sniper_pipeline.engine.pipeline import STATE_COLUMNS
+from sniper_pipeline.engine.columns import STATE_COLUMNS
 from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.settings.paths import config_dir
 from sniper_pipeline.settings.timeutil import naive_utc, utc_now_naive
