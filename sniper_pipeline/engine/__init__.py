@@ -11,12 +11,14 @@ from .episodes import (
     EVENT_OPEN,
     EVENT_UPGRADE,
     EpisodeRun,
+    EpisodeRuns,
     EpisodeState,
     EventRecord,
     dedup_key,
     episode_id_for,
     iso_utc,
     run_episodes,
+    run_episodes_many,
 )
 from .events import EVENT_COLUMNS, EVENT_DTYPES, event_layers
 from .levels import LEVEL_NAMES, combine_bands, high_band_level, low_band_level
@@ -55,6 +57,7 @@ __all__ = [
     "EngineResult",
     "EpisodeParams",
     "EpisodeRun",
+    "EpisodeRuns",
     "EpisodeState",
     "EventRecord",
     "LayerScores",
@@ -79,6 +82,7 @@ __all__ = [
     "run_engine",
     "run_engine_many",
     "run_episodes",
+    "run_episodes_many",
     "score_layers",
     "score_segments",
     "signal_columns",

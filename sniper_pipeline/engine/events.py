@@ -7,7 +7,7 @@ in the warehouse. `event_layers(row)` gives the dict of the triggered layers for
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from sniper_pipeline.settings.layer import Layer
 
 from .batch import BarColumns
-from .episodes import EpisodeRun
+from .episodes import EpisodeRuns
 from .levels import LEVEL_NAMES, SIDE_BY_CODE, SIDE_UP
 from .metrics import FUNDING, LIQ_TOTAL, OI_ROC, TAKER_HIGH, TAKER_LOW
 from .scoring import LayerScores
@@ -79,39 +79,32 @@ def empty_events() -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=EVENT_DTYPES[name]) for name in EVENT_COLUMNS})
 
 
-def _joined(runs: Sequence[EpisodeRun], name: str) -> NDArray[Any]:
-    parts = [getattr(run, name) for run in runs]
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
 def events_frame(
     bars: BarColumns,
     scores: LayerScores,
     layers_triggered: NDArray[np.int8],
-    runs: Sequence[EpisodeRun],
+    runs: EpisodeRuns,
 ) -> pd.DataFrame:
-    """One row per event of `runs` (coin k's run on segment k), coin after coin, in bar order."""
-    counts = [len(run.event) for run in runs]
-    if not sum(counts):
+    """One row per event of `runs`, coin after coin, in bar order."""
+    if not len(runs.event):
         return empty_events()
-    offsets = bars.segments.bounds[:-1]
-    index = np.concatenate([run.event_index + offset for run, offset in zip(runs, offsets, strict=True)])
+    index = runs.event_index
 
     def per_coin(values: tuple[str, ...]) -> Any:
         if len(set(values)) == 1:
             return values[0]  # pandas repeats a scalar
-        return np.repeat(np.array(values, dtype=object), counts)
+        return np.repeat(np.array(values, dtype=object), runs.event_counts)
 
     data: dict[str, Any] = {
         "coin": per_coin(bars.coins),
         "interval": per_coin(bars.intervals),
-        "episode_id": _joined(runs, "episode_id"),
-        "event": _joined(runs, "event"),
-        "tier": _joined(runs, "tier"),
-        "direction": _joined(runs, "direction"),
+        "episode_id": runs.episode_id,
+        "event": runs.event,
+        "tier": runs.tier,
+        "direction": runs.direction,
         "ts": bars.ts[index],
-        "dedup_key": _joined(runs, "dedup_key"),
-        "attempted_direction": _joined(runs, "attempted_direction"),
+        "dedup_key": runs.dedup_key,
+        "attempted_direction": runs.attempted_direction,
         "layers_triggered": layers_triggered[index],
     }
     taker_up = scores.taker_side[index] == SIDE_UP
@@ -133,8 +126,7 @@ def events_frame(
     )
     data["taker_level"] = level
     data["taker_side"] = SIDE_BY_CODE[scores.taker_side[index] + 1]
-    # Every array here is a fresh gather, or the runs' own (one run: not shared with anything
-    # the caller keeps).
+    # Every array here is a fresh gather, or the runs' own (not shared with anything else).
     return pd.DataFrame(data, copy=False)
 
 

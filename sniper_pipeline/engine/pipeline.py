@@ -20,7 +20,7 @@ from sniper_pipeline.settings.layer import Layer
 from .bars import closed_bars
 from .batch import bar_columns
 from .confluence import confluence_tier, direction, liquidation_side
-from .episodes import EpisodeRun, EpisodeState, run_episodes
+from .episodes import EpisodeState, run_episodes_many
 from .events import empty_events, events_frame
 from .metrics import LAYERS
 from .params import EngineParams
@@ -134,37 +134,29 @@ def _run(
     )
     directions = direction(scores.taker_side, liq_side)
 
-    bounds = bars.segments.bounds.tolist()
-    runs: list[EpisodeRun] = []
-    for coin, lo, hi in zip(coins, bounds, bounds[1:], strict=False):
-        ts = bars.ts[lo:hi]
-        runs.append(
-            run_episodes(
-                coin,
-                ts,
-                conf.tier[lo:hi],
-                directions[lo:hi],
-                liq_side[lo:hi],
-                params.episodes,
-                states.get(coin),
-            )
-        )
-    starts = [run.start for run in runs]
-    episode_ids = runs[0].episode_ids[starts[0] :] if len(runs) == 1 else None
-    if episode_ids is None:
-        episode_ids = np.concatenate([run.episode_ids[run.start :] for run in runs])
-    signals = signals_frame(bars, scores, conf, directions, episode_ids, _rows(starts, bounds), params)
+    runs = run_episodes_many(
+        coins,
+        bars.ts,
+        conf.tier,
+        directions,
+        liq_side,
+        bars.segments,
+        params.episodes,
+        [states.get(coin) for coin in coins],
+    )
+    rows = _rows(runs.starts, bars.segments.bounds.tolist())
+    episode_ids = runs.episode_ids if rows is None else runs.episode_ids[rows]
+    signals = signals_frame(bars, scores, conf, directions, episode_ids, rows, params)
     events = events_frame(bars, scores, conf.layers_triggered, runs)
 
     lengths = bars.segments.lengths.tolist()
-    signal_counts = [n - start for n, start in zip(lengths, starts, strict=True)]
-    event_counts = [len(run.event) for run in runs]
+    signal_counts = [n - start for n, start in zip(lengths, runs.starts, strict=True)]
     return EngineBatch(
         signals,
         events,
-        {**{coin: run.state for coin, run in zip(coins, runs, strict=True)}, **idle},
+        {**dict(zip(coins, runs.states, strict=True)), **idle},
         {**_spans(signal_counts, coins), **{coin: slice(0, 0) for coin in idle}},
-        {**_spans(event_counts, coins), **{coin: slice(0, 0) for coin in idle}},
+        {**_spans(runs.event_counts, coins), **{coin: slice(0, 0) for coin in idle}},
     )
 
 
