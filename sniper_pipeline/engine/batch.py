@@ -53,6 +53,9 @@ def _object_column(frames: Sequence[pd.DataFrame], name: str) -> NDArray[np.obje
 
 def _flag_column(frames: Sequence[pd.DataFrame], name: str) -> pd.arrays.BooleanArray:
     """A stale/coarser flag as nullable boolean; unknown (NA) where a coin lacks it."""
+    if not any(name in frame.columns for frame in frames):
+        total = sum(len(frame) for frame in frames)
+        return pd.arrays.BooleanArray(np.zeros(total, dtype=bool), np.ones(total, dtype=bool))
     values, masks = [], []
     for frame in frames:
         if name in frame.columns:

@@ -71,8 +71,13 @@ def _threshold_reached(
     in_force: NDArray[np.float64], index: NDArray[np.intp], level: NDArray[np.int8]
 ) -> NDArray[np.float64]:
     """The threshold in force at bars `index` for their level (NaN at level 0)."""
-    picked = in_force[index, np.maximum(level, 1) - 1]
-    return np.where(level > 0, picked, np.nan)
+    out = np.full(index.shape[0], np.nan)
+    # One gather per level from its (contiguous) column: ~4x faster than indexing (bars, 3)
+    # with two index arrays.
+    for j in range(in_force.shape[1]):
+        at = np.flatnonzero(level == j + 1)
+        out[at] = in_force[:, j][index[at]]
+    return out
 
 
 def empty_events() -> pd.DataFrame:
@@ -119,11 +124,11 @@ def events_frame(
             data["liq_polarity"] = bars.floats["liq_polarity"][index]
     level = scores.levels[Layer.TAKER.prefix][index]
     data["taker_ratio"] = scores.values[TAKER_HIGH.metric][index]
-    data["taker_threshold"] = np.where(
-        taker_up,
-        _threshold_reached(scores.in_force[TAKER_HIGH.metric], index, level),
-        _threshold_reached(scores.in_force[TAKER_LOW.metric], index, level),
-    )
+    taker_threshold = np.empty(index.shape[0])
+    for band, spec in ((taker_up, TAKER_HIGH), (~taker_up, TAKER_LOW)):
+        at = np.flatnonzero(band)  # each event reads the band its side came from
+        taker_threshold[at] = _threshold_reached(scores.in_force[spec.metric], index[at], level[at])
+    data["taker_threshold"] = taker_threshold
     data["taker_level"] = level
     data["taker_side"] = SIDE_BY_CODE[scores.taker_side[index] + 1]
     # Every array here is a fresh gather, or the runs' own (not shared with anything else).
