@@ -149,6 +149,7 @@ class _Side:
     gamma: FloatArray
     depth: int  # largest values any scored window reads
     full: _FullPlan
+    full_ranks: NDArray[np.bool_]  # per count: every column reads the same ranks as full windows
 
 
 @functools.lru_cache(maxsize=32)
@@ -176,6 +177,8 @@ def _sides(percentiles: tuple[float, ...], lookback: int, min_count: int) -> tup
                 gamma[:, columns],
                 depth,
                 full,
+                (rank_lower == rank_lower[lookback]).all(axis=1)
+                & (rank_upper == rank_upper[lookback]).all(axis=1),
             )
         )
     return tuple(sides)
@@ -381,8 +384,18 @@ def _side_percentiles(
             part[...] = result[i, :, : part.shape[1]]
         if isinstance(side.columns, list):  # fancy indexing gave a copy
             out[side.columns] = target
-        # Windows with fewer valid values than the lookback read other ranks.
-        others = np.flatnonzero(scored & (counts != lookback))
+        partial = scored & (counts != lookback)
+        # A window missing a few values (-inf, at its bottom) mostly reads the full windows'
+        # ranks from its top: those values are right, only the weight differs.
+        same = partial & side.full_ranks[counts]
+        if same.any():
+            at = np.flatnonzero(same)
+            rows, groups = at % _QUAD, at // _QUAD
+            weight = side.gamma[counts[at]]
+            columns = np.arange(out.shape[0])[side.columns]
+            out[columns[:, None], at] = _lerp(a[rows, :, groups], b[rows, :, groups], weight).T
+        # The others read other ranks.
+        others = np.flatnonzero(partial & ~same)
     if others.size:
         ranked = _sorted_windows(values, quads, lookback, others)
         top, c, at = ranked.shape[1] - 1, counts[others], np.arange(others.shape[0])[:, None]
