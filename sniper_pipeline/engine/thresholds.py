@@ -338,9 +338,12 @@ def rolling_percentile_rows(
 def _series_percentiles(
     out: FloatArray, x: FloatArray, lookback: int, wanted: Sequence[float], min_count: int
 ) -> None:
-    """Fill out (percentiles, n + 1) with the rolling percentiles of one series."""
-    out.fill(np.nan)
+    """Fill out (percentiles, n + 1) with the rolling percentiles of one series.
+
+    Every column is written (each percentile is on one side, a side writes every scored
+    window and the rest become NaN), so `out` may come uninitialised."""
     if min_count > lookback:
+        out.fill(np.nan)
         return
     valid = np.isfinite(x)
     counts = _valid_counts(valid, lookback)
