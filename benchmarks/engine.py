@@ -2,16 +2,18 @@
 
 The bars are block-bootstrapped from the recorded 4h series (joint rows of every layer, so
 the layers keep their co-movement), relabelled as hourly bars. The engine run is
-`run_engine` per coin (rolling thresholds for every metric and band, tightening,
-confluence, direction, episodes and events). The naive reference loops bar by bar and calls
-`np.percentile` on each window's valid values for every metric and band; the script checks
-that both give the same thresholds.
+one `run_engine_many` call over all coins, as a scan scores them (rolling thresholds for
+every metric and band, tightening, confluence, direction, episodes, one signals and one
+events frame). The naive reference loops bar by bar and calls `np.percentile` on each
+window's valid values for every metric and band; the script checks that both give the
+same thresholds.
 
     python benchmarks/engine.py [--data-dir DIR] [--coins 10] [--bars 8760] [--repeats 7]
 
 Writes benchmarks/results/engine.json: bars, engine_s (best of --repeats), naive_s, ratio,
-peak_rss_mb, plus context (the machine's load average: other work on a shared 2-core
-machine slows the engine runs; the best of several runs is reported).
+peak_rss_mb, plus context: each run's time, the entry point timed, the machine's load
+average (other work on a shared 2-core machine slows the engine runs; the best of several
+runs is reported).
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from a checkout
 
-from sniper_pipeline.engine import EngineParams, run_engine  # noqa: E402
+from sniper_pipeline.engine import EngineParams, run_engine_many  # noqa: E402
 from sniper_pipeline.engine.metrics import THRESHOLD_SPECS, metric_values  # noqa: E402
-from sniper_pipeline.engine.thresholds import rolling_percentiles  # noqa: E402
+from sniper_pipeline.engine.thresholds import rolling_percentile_rows  # noqa: E402
 from sniper_pipeline.replay.bars import RECORDED_COINS, build_bars  # noqa: E402
 
 METRIC_COLUMNS = (
@@ -111,12 +113,13 @@ def main() -> None:
     data_dir = args.data_dir or default_data_dir()
     sources = [build_bars(data_dir, coin, pair_taker_fallback=True) for coin in RECORDED_COINS]
     coins = [bootstrap_bars(sources, f"C{k:02d}", args.bars, args.block, seed=k) for k in range(args.coins)]
+    bars_by_coin = {str(bars["coin"].iloc[0]): bars for bars in coins}
     params = EngineParams()
 
     timings = []
     for _ in range(args.repeats):
         started = time.perf_counter()
-        results = [run_engine(bars, params) for bars in coins]
+        result = run_engine_many(bars_by_coin, params)
         timings.append(time.perf_counter() - started)
     engine_s = min(timings)
 
@@ -124,14 +127,18 @@ def main() -> None:
     naive = [naive_thresholds(bars, params) for bars in coins]
     naive_s = time.perf_counter() - started
 
-    # Same numbers: the engine's rolling percentiles (before tightening) against the loop.
+    # Same numbers: the engine's rolling percentiles (before tightening; all coins laid end to
+    # end, as run_engine_many computes them) against the loop.
     tp = params.thresholds
-    for bars, reference in zip(coins, naive, strict=True):
-        for spec in THRESHOLD_SPECS:
-            fast = rolling_percentiles(
-                metric_values(bars, spec), tp.lookback_bars, spec.percentiles(tp), tp.min_history_bars
-            )[:-1]
-            np.testing.assert_allclose(fast, reference[spec.metric], rtol=1e-12, equal_nan=True)
+    bounds = np.cumsum([0, *(len(bars) for bars in coins)])
+    for spec in THRESHOLD_SPECS:
+        series = np.concatenate([metric_values(bars, spec) for bars in coins])
+        (fast,) = rolling_percentile_rows(
+            [series], tp.lookback_bars, [spec.percentiles(tp)], tp.min_history_bars, bounds.tolist()
+        )
+        for k, reference in enumerate(naive):
+            got = fast[:, bounds[k] : bounds[k + 1]].T
+            np.testing.assert_allclose(got, reference[spec.metric], rtol=1e-12, equal_nan=True)
 
     total_bars = sum(len(bars) for bars in coins)
     report = {
@@ -143,8 +150,9 @@ def main() -> None:
         "coins": args.coins,
         "bars_per_coin": args.bars,
         "engine_runs_s": [round(t, 4) for t in timings],
-        "events": int(sum(len(r.events) for r in results)),
-        "bars_with_tier": int(sum((r.signals["tier"] != "none").sum() for r in results)),
+        "engine_entry": "run_engine_many",  # one call for all coins (run_engine per coin before)
+        "events": len(result.events),
+        "bars_with_tier": int((result.signals["tier"] != "none").sum()),
         "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "data_dir": str(data_dir),
         "python": platform.python_version(),

@@ -2,6 +2,7 @@
 worked examples: docs/signals.md."""
 
 from .bars import closed_bars
+from .columns import signal_columns, threshold_columns
 from .confluence import TIER_NAMES, confluence_tier, direction, liquidation_side
 from .episodes import (
     EVENT_ANTI_FLIP,
@@ -10,12 +11,14 @@ from .episodes import (
     EVENT_OPEN,
     EVENT_UPGRADE,
     EpisodeRun,
+    EpisodeRuns,
     EpisodeState,
     EventRecord,
     dedup_key,
     episode_id_for,
     iso_utc,
     run_episodes,
+    run_episodes_many,
 )
 from .events import EVENT_COLUMNS, EVENT_DTYPES, event_layers
 from .levels import LEVEL_NAMES, combine_bands, high_band_level, low_band_level
@@ -30,8 +33,8 @@ from .params import (
     TighteningParams,
 )
 from .percentile_config import config_sanity, percentile_config
-from .pipeline import EngineResult, run_engine, signal_columns, threshold_columns
-from .scoring import LayerScores, score_layers
+from .pipeline import EngineBatch, EngineResult, run_engine, run_engine_many
+from .scoring import LayerScores, score_layers, score_segments
 from .thresholds import rolling_percentiles, window_percentiles
 from .tightening import tighten_lower, tighten_upper, tightening_factor, trigger_flags
 
@@ -49,10 +52,12 @@ __all__ = [
     "TIER_NAMES",
     "ConfluenceParams",
     "DirectionParams",
+    "EngineBatch",
     "EngineParams",
     "EngineResult",
     "EpisodeParams",
     "EpisodeRun",
+    "EpisodeRuns",
     "EpisodeState",
     "EventRecord",
     "LayerScores",
@@ -75,8 +80,11 @@ __all__ = [
     "percentile_config",
     "rolling_percentiles",
     "run_engine",
+    "run_engine_many",
     "run_episodes",
+    "run_episodes_many",
     "score_layers",
+    "score_segments",
     "signal_columns",
     "threshold_columns",
     "tighten_lower",

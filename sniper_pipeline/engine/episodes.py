@@ -20,8 +20,8 @@ earlier run and are skipped, so no event is made twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
 import numpy as np
@@ -39,6 +39,7 @@ from .confluence import (
     TIER_WATCH,
 )
 from .params import EpisodeParams
+from .segments import Segments
 
 EVENT_OPEN = "open"
 EVENT_UPGRADE = "upgrade"
@@ -62,6 +63,7 @@ _KEY_SUFFIX = np.array(
 )
 _DIRECTION_OR_NONE = np.array([*DIRECTION_BY_CODE, None], dtype=object)  # index = code + 1
 _DAY_NS = 86_400 * 10**9
+IntArray = NDArray[np.intp]
 
 
 @dataclass(frozen=True)
@@ -232,33 +234,66 @@ def _previous(values: NDArray[Any], first: Any) -> NDArray[Any]:
 
 @dataclass(frozen=True)
 class _Carried:
-    """The state's open episode as codes (`open` False: none)."""
+    """The states' open episodes as codes, one entry per coin (`open` False: none)."""
 
-    open: bool
-    direction: int
-    tier: int
-    quiet: int
-    run_tier: int
-    run_len: int
-    escalated: int  # bit per tier code
+    open: NDArray[np.bool_]
+    direction: IntArray
+    tier: IntArray
+    quiet: IntArray
+    run_tier: IntArray
+    run_len: IntArray
+    escalated: IntArray  # bit per tier code
 
     @classmethod
-    def of(cls, state: EpisodeState) -> _Carried:
-        return cls(
-            open=state.episode_id is not None,
-            direction=_DIRECTION_CODES[state.direction],
-            tier=_TIER_CODES[state.tier],
-            quiet=state.none_streak,
-            run_tier=_TIER_CODES[state.streak_tier],
-            run_len=state.streak_bars,
-            escalated=sum(1 << _TIER_CODES[name] for name in state.escalated),
-        )
+    def of(cls, states: Sequence[EpisodeState]) -> _Carried:
+        rows = [
+            (
+                state.episode_id is not None,
+                _DIRECTION_CODES[state.direction],
+                _TIER_CODES[state.tier],
+                state.none_streak,
+                _TIER_CODES[state.streak_tier],
+                state.streak_bars,
+                sum(1 << _TIER_CODES[name] for name in state.escalated),
+            )
+            for state in states
+        ]
+        is_open, *codes = (np.array(column) for column in zip(*rows, strict=True))
+        return cls(is_open.astype(bool), *(c.astype(np.intp) for c in codes))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Which coin each active bar (in order) belongs to, for the per-coin starts and ends."""
+
+    coin: IntArray  # per active bar
+    first: IntArray  # per active bar: index of its coin's first active bar
+    coins_seen: IntArray  # coins with active bars
+    firsts: IntArray  # their first active bars (indexes)
+
+    @classmethod
+    def of(cls, first_k: IntArray, counts: IntArray) -> _Layout:
+        coin = np.repeat(np.arange(counts.shape[0]), counts)
+        seen = np.flatnonzero(counts)
+        return cls(coin, np.repeat(first_k, counts), seen, first_k[seen])
+
+    def previous(self, values: NDArray[Any], carried: NDArray[Any]) -> NDArray[Any]:
+        """The value at the coin's previous active bar; the coin's `carried` value at its first."""
+        out = _previous(values, 0)
+        out[self.firsts] = carried[self.coins_seen]
+        return out
+
+    def first_or(self, per_coin: NDArray[Any], other: Any) -> NDArray[Any]:
+        """The coin's value at its first active bar, `other` at the others."""
+        out = np.full(self.coin.shape[0], other, dtype=np.asarray(per_coin).dtype)
+        out[self.firsts] = per_coin[self.coins_seen]
+        return out
 
 
 @dataclass(frozen=True)
 class _Events:
     """Event columns as codes, in the machine's order; `episode` numbers episodes
-    (0: the carried one, then by opening bar)."""
+    (coin after coin: the coin's carried one, then by opening bar)."""
 
     bar: NDArray[np.intp]
     kind: NDArray[np.intp]
@@ -282,25 +317,45 @@ class _Events:
 
 
 def _directions(
-    d: NDArray[np.intp], s: NDArray[np.intp], fresh: NDArray[np.bool_], carried: _Carried
-) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    d: IntArray, s: IntArray, fresh: NDArray[np.bool_], layout: _Layout, carried: _Carried
+) -> tuple[IntArray, IntArray]:
     """The episode direction before and after each active bar.
 
     Within a stretch between quiet closes the direction is taken from each bar up to the
     first up/down one (adopted, no event: mixed before), then only from up/down bars whose
     liquidations confirm them (a confirmed flip, or the same side again). The carried
-    stretch starts from the state's direction.
+    stretch (before the coin's first quiet close) starts from the state's direction.
     """
-    stretch = _last_true(fresh)  # first bar since the last quiet close (-1: the carried episode)
-    since = np.maximum(stretch, 0)
+    stretch = _last_true(fresh)  # first bar since the last quiet close
+    in_carried = stretch < layout.first  # no quiet close yet in this coin
+    since = np.where(in_carried, layout.first, stretch)
+    carried_direction = carried.direction[layout.coin]
     known = d != DIRECTION_MIXED
     seen_known = (_previous(_last_true(known), -1) >= since) | (
-        (stretch < 0) & (carried.direction != DIRECTION_MIXED)
+        in_carried & (carried_direction != DIRECTION_MIXED)
     )
     anchor = _last_true(~seen_known | (known & (s == d)))
-    after = np.where(anchor >= since, d[np.maximum(anchor, 0)], carried.direction)
-    before = np.where(fresh, DIRECTION_MIXED, _previous(after, carried.direction))
+    after = np.where(anchor >= since, d[np.maximum(anchor, 0)], carried_direction)
+    before = np.where(fresh, DIRECTION_MIXED, layout.previous(after, carried.direction))
     return before, after
+
+
+@dataclass(frozen=True)
+class EpisodeRuns:
+    """`run_episodes` of several coins laid end to end: the events as columns, coin after
+    coin and in bar order (`event_index`: positions in the arrays of all coins)."""
+
+    event_index: NDArray[np.intp]
+    event: NDArray[np.object_]
+    tier: NDArray[np.object_]
+    direction: NDArray[np.object_]
+    episode_id: NDArray[np.object_]
+    attempted_direction: NDArray[np.object_]
+    dedup_key: NDArray[np.object_]
+    event_counts: list[int]  # per coin
+    episode_ids: NDArray[np.object_]  # per bar of every coin
+    starts: list[int]  # per coin: its first bar decided by this run (from its first bar)
+    states: list[EpisodeState]  # per coin
 
 
 def run_episodes(
@@ -315,75 +370,135 @@ def run_episodes(
     """Step the episode machine over the bars after `state.last_ts` (all bars without a state).
 
     `tier`, `direction` and `liq_side` are per-bar codes (see confluence.py); `ts` is ascending.
-    Vectorised over the bars with a tier ("active" bars, in order): each quantity the
-    bar-by-bar machine tracks is "the value at the last active bar where ... since the episode
-    (or stretch) began", i.e. a running max of indexes (`_last_true`). Pinned to a plain
-    bar-by-bar machine by the tests.
     """
-    previous = state if state is not None else EpisodeState(coin=coin)
-    if previous.coin != coin:
-        raise ValueError(f"state is for coin {previous.coin!r}, bars are for {coin!r}")
-    n = len(ts)
-    start = 0 if previous.last_ts is None else int(ts.searchsorted(previous.last_ts, side="right"))
-    clear, carried = params.clear_bars, _Carried.of(previous)
-    carried_need = clear - carried.quiet if carried.quiet < clear else 1  # quiet bars closing it
+    runs = run_episodes_many([coin], ts, tier, direction, liq_side, Segments.of([len(ts)]), params, [state])
+    return EpisodeRun(
+        event_index=runs.event_index,
+        event=runs.event,
+        tier=runs.tier,
+        direction=runs.direction,
+        episode_id=runs.episode_id,
+        attempted_direction=runs.attempted_direction,
+        dedup_key=runs.dedup_key,
+        episode_ids=runs.episode_ids,
+        start=runs.starts[0],
+        state=runs.states[0],
+    )
 
-    bar = np.flatnonzero(tier[start:] != TIER_NONE) + start
+
+def run_episodes_many(
+    coins: Sequence[str],
+    ts: pd.DatetimeIndex,
+    tier: NDArray[np.int8],
+    direction: NDArray[np.int8],
+    liq_side: NDArray[np.int8],
+    segments: Segments,
+    params: EpisodeParams,
+    states: Sequence[EpisodeState | None],
+) -> EpisodeRuns:
+    """`run_episodes` of each coin (coin k: bars `segments` k, its state `states[k]`), at once.
+
+    Vectorised over the bars with a tier ("active" bars, in order, coin after coin): each
+    quantity the bar-by-bar machine tracks is "the value at the last active bar where ...
+    since the episode (or stretch) began", i.e. a running max of indexes (`_last_true`); at
+    a coin's first active bar the coin's carried state stands in for its previous bar.
+    Pinned to a plain bar-by-bar machine by the tests.
+    """
+    previous = [
+        state if state is not None else EpisodeState(coin=coin)
+        for coin, state in zip(coins, states, strict=True)
+    ]
+    for coin, state in zip(coins, previous, strict=True):
+        if state.coin != coin:
+            raise ValueError(f"state is for coin {state.coin!r}, bars are for {coin!r}")
+    bounds = segments.bounds
+    n_coins, n = len(coins), int(bounds[-1])
+    starts = [
+        0 if state.last_ts is None else int(ts[lo:hi].searchsorted(state.last_ts, side="right"))
+        for state, lo, hi in zip(previous, bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
+    ]
+    begin = bounds[:-1] + np.array(starts, dtype=np.intp)  # each coin's first bar to decide
+    coin_end = bounds[1:] - 1
+    clear, carried = params.clear_bars, _Carried.of(previous)
+    # Quiet bars closing the carried episode.
+    carried_need = np.where(carried.quiet < clear, clear - carried.quiet, 1)
+
+    active = tier != TIER_NONE
+    for lo, first in zip(bounds[:-1].tolist(), begin.tolist(), strict=True):
+        active[lo:first] = False  # decided by an earlier run
+    bar = np.flatnonzero(active)
+    first_k, end_k = np.searchsorted(bar, begin), np.searchsorted(bar, bounds[1:])
+    layout = _Layout.of(first_k, end_k - first_k)
     k = np.arange(bar.shape[0])
     t, d, s = (a[bar].astype(np.intp) for a in (tier, direction, liq_side))
-    gap = bar - _previous(bar + 1, start)  # quiet bars before each active bar
+    gap = bar - layout.previous(bar + 1, begin)  # quiet bars before each active bar
 
     # Quiet closes: right after an active bar the quiet streak is 0, so a gap of `clear`
-    # bars closes the episode; the carried episode starts with the state's streak.
-    gap_close = gap >= np.where(k == 0, carried_need if carried.open else n + 1, clear)
-    fresh = gap_close | ((k == 0) & (not carried.open))  # opens an episode, nothing before
-    dir_before, dir_after = _directions(d, s, fresh, carried)
+    # bars closes the episode; a carried episode starts with the state's streak.
+    gap_close = gap >= layout.first_or(np.where(carried.open, carried_need, n + 1), clear)
+    fresh = gap_close | ((k == layout.first) & ~carried.open[layout.coin])  # opens, nothing before
+    dir_before, dir_after = _directions(d, s, fresh, layout, carried)
     attempt = (dir_before != DIRECTION_MIXED) & (d != DIRECTION_MIXED) & (d != dir_before)
     flip, anti = attempt & (s == d), attempt & (s != d)
 
-    # Episodes open on fresh bars and confirmed flips; episode 0 is the carried one.
+    # Episodes open on fresh bars and confirmed flips. Numbers: coin k's carried episode is
+    # slot[k], its opened ones follow it.
     opens = fresh | flip
-    episode = np.cumsum(opens)
+    opened_so_far = np.cumsum(opens)
+    slot = np.concatenate([[0], opened_so_far])[first_k] + np.arange(n_coins)
+    episode = opened_so_far + layout.coin
     began = _last_true(opens)
-    top_tier = np.where(_last_true(t == TIER_ACTION) >= np.maximum(began, 0), TIER_ACTION, TIER_WATCH)
-    top_tier = np.where(began < 0, np.maximum(top_tier, carried.tier), top_tier)
-    upgrade = ~opens & (t > _previous(top_tier, carried.tier))
+    in_carried = began < layout.first
+    since = np.where(in_carried, layout.first, began)
+    top_tier = np.where(_last_true(t == TIER_ACTION) >= since, TIER_ACTION, TIER_WATCH)
+    top_tier = np.where(in_carried, np.maximum(top_tier, carried.tier[layout.coin]), top_tier)
+    upgrade = ~opens & (t > layout.previous(top_tier, carried.tier))
     # Runs of one tier: adjacent active bars (no quiet bar between) of one episode.
-    run_on = ~opens & (gap == 0) & (t == _previous(t, carried.run_tier if carried.run_len else -1))
+    run_tier = np.where(carried.run_len > 0, carried.run_tier, -1)
+    run_on = ~opens & (gap == 0) & (t == layout.previous(t, run_tier))
     run_began = _last_true(~run_on)
-    run_len = np.where(run_began >= 0, k - run_began + 1, k + 1 + carried.run_len)
-    escalate = _first_escalations(t, top_tier, run_len, episode, params.escalate_bars, carried)
+    run_len = np.where(
+        run_began >= layout.first, k - run_began + 1, k - layout.first + 1 + carried.run_len[layout.coin]
+    )
+    carried_bits = np.where(episode == slot[layout.coin], carried.escalated[layout.coin], 0)
+    escalate = _first_escalations(t, top_tier, run_len, episode, params.escalate_bars, carried_bits)
 
     # Closes before an active bar: on a confirmed flip (its bar), after `clear` quiet bars.
     closing = np.flatnonzero(flip | gap_close)
-    quiet_close = _previous(bar, start - 1)[closing] + np.where(closing == 0, carried_need, clear)
+    quiet_close = layout.previous(bar, begin - 1)[closing] + layout.first_or(carried_need, clear)[closing]
     close_bar = np.where(flip[closing], bar[closing], quiet_close)
     close = [
         close_bar,
-        _previous(top_tier, carried.tier)[closing],
-        _previous(dir_after, carried.direction)[closing],
-        _previous(episode, 0)[closing],
+        layout.previous(top_tier, carried.tier)[closing],
+        layout.previous(dir_after, carried.direction)[closing],
+        layout.previous(episode, slot)[closing],
     ]
     episode_end = close_bar - flip[closing]  # a flip's bar belongs to the new episode
-    # The episode open after the last active bar (or the carried one without any).
-    active = bool(bar.shape[0])
-    last = _Carried(
-        open=active or carried.open,
-        direction=int(dir_after[-1]) if active else carried.direction,
-        tier=int(top_tier[-1]) if active else carried.tier,
-        quiet=(n - 1 - int(bar[-1])) if active else carried.quiet + n - start,
-        run_tier=int(t[-1]) if active else carried.run_tier,
-        run_len=int(run_len[-1]) if active else carried.run_len,
-        escalated=0,
-    )
-    last_episode = int(episode[-1]) if active else 0
-    tail = last.quiet if active else n - start  # quiet bars at the end of this run
-    if last.open and tail >= (clear if active else carried_need):
-        end_bar = (int(bar[-1]) + clear) if active else start + carried_need - 1
-        ending = (end_bar, last.tier, last.direction, last_episode)
-        close = [np.append(c, v) for c, v in zip(close, ending, strict=True)]
-        episode_end = np.append(episode_end, end_bar)
-        last = replace(last, open=False)
+
+    # Each coin's episode open after its last active bar (or its carried one without any).
+    seen = end_k > first_k
+    last_k = np.maximum(end_k - 1, 0)
+
+    def at_last(values: NDArray[Any], otherwise: NDArray[Any]) -> NDArray[Any]:
+        return np.where(seen, values[last_k], otherwise) if bar.shape[0] else np.asarray(otherwise)
+
+    decided = bounds[1:] - begin
+    last_open = seen | carried.open
+    last_direction = at_last(dir_after, carried.direction)
+    last_tier = at_last(top_tier, carried.tier)
+    last_episode = at_last(episode, slot)
+    last_run_tier, last_run_len = at_last(t, carried.run_tier), at_last(run_len, carried.run_len)
+    tail = np.where(seen, coin_end - at_last(bar, coin_end), decided)  # quiet bars at the end
+    quiet = np.where(seen, tail, carried.quiet + decided)
+    ending = last_open & (tail >= np.where(seen, clear, carried_need))
+    end_bar = np.where(seen, at_last(bar, coin_end) + clear, begin + carried_need - 1)
+    ended = np.flatnonzero(ending)
+    close = [
+        np.append(c, v[ended])
+        for c, v in zip(close, (end_bar, last_tier, last_direction, last_episode), strict=True)
+    ]
+    episode_end = np.append(episode_end, end_bar[ended])
+    still_open = last_open & ~ending
 
     events = _Events.sorted(
         [
@@ -394,88 +509,111 @@ def run_episodes(
             (_CLOSE, *close),
         ]
     )
-    # Episode ids: the carried one, then "coin|opening time" by episode number.
-    opened = bar[opens]
-    ids = np.empty(opened.shape[0] + 1, dtype=object)
-    ids[0] = previous.episode_id
-    ids[1:] = iso_utc(ts.asi8[opened], prefix=f"{coin}|")
-    ends = np.full(ids.shape[0], n - 1)
+    ids, prefixes = _episode_names(coins, previous, ts, bar[opens], episode[opens], slot, bounds)
+    slot_coin = np.repeat(np.arange(n_coins), np.diff(np.append(slot, ids.shape[0])))
+    begins = np.empty(ids.shape[0], dtype=np.intp)
+    begins[slot] = begin
+    begins[episode[opens]] = bar[opens]
+    ends = coin_end[slot_coin]
     ends[close[3]] = episode_end
-    bar_ids = _bar_episode_ids(n, np.append(start, opened), ends, ids, first=0 if carried.open else 1)
+    exists = np.ones(ids.shape[0], dtype=bool)
+    exists[slot] = carried.open
+    bar_ids = _bar_episode_ids(n, begins[exists], ends[exists], ids[exists])
 
-    last_ts = ts[n - 1] if n > start else previous.last_ts
-    if last.open:
-        bits = carried.escalated if last_episode == 0 else 0
-        for code in events.tier[(events.kind == _ESCALATE) & (events.episode == last_episode)].tolist():
+    escalated = events.kind == _ESCALATE
+    final_states = []
+    for c, state in enumerate(previous):
+        last_ts = ts[coin_end[c]] if decided[c] else state.last_ts
+        if not still_open[c]:
+            final_states.append(EpisodeState(coin=state.coin, last_ts=last_ts))
+            continue
+        bits = int(carried.escalated[c]) if last_episode[c] == slot[c] else 0
+        for code in events.tier[escalated & (events.episode == last_episode[c])].tolist():
             bits |= 1 << code
-        final_state = EpisodeState(
-            coin=coin,
-            last_ts=last_ts,
-            episode_id=ids[last_episode],
-            direction=DIRECTION_NAMES[last.direction],
-            tier=TIER_NAMES[last.tier],
-            none_streak=last.quiet,
-            streak_tier=TIER_NAMES[TIER_NONE if tail else last.run_tier],  # a quiet bar ends a run
-            streak_bars=0 if tail else last.run_len,
-            escalated=tuple(name for code, name in enumerate(TIER_NAMES) if bits & (1 << code)),
+        ended_run = bool(tail[c])  # a quiet bar ends a run of one tier
+        final_states.append(
+            EpisodeState(
+                coin=state.coin,
+                last_ts=last_ts,
+                episode_id=ids[last_episode[c]],
+                direction=DIRECTION_NAMES[int(last_direction[c])],
+                tier=TIER_NAMES[int(last_tier[c])],
+                none_streak=int(quiet[c]),
+                streak_tier=TIER_NAMES[TIER_NONE if ended_run else int(last_run_tier[c])],
+                streak_bars=0 if ended_run else int(last_run_len[c]),
+                escalated=tuple(name for code, name in enumerate(TIER_NAMES) if bits & (1 << code)),
+            )
         )
-    else:
-        final_state = EpisodeState(coin=coin, last_ts=last_ts)
-    return EpisodeRun(
+    keys = prefixes[events.episode] + _KEY_SUFFIX[events.kind, events.tier]
+    flips = np.flatnonzero(events.kind == _ANTI_FLIP)  # anti-flip keys add the bar time
+    keys[flips] += iso_utc(ts.asi8[events.bar[flips]], prefix="|")
+    return EpisodeRuns(
         event_index=events.bar,
         event=_EVENT_BY_CODE[events.kind],
         tier=TIER_BY_CODE[events.tier],
         direction=DIRECTION_BY_CODE[events.direction + 1],
         episode_id=ids[events.episode],
         attempted_direction=_DIRECTION_OR_NONE[events.attempted + 1],
-        dedup_key=_dedup_keys(coin, previous.episode_id, ids, events, ts),
+        dedup_key=keys,
+        event_counts=np.diff(np.searchsorted(events.bar, bounds)).tolist(),
         episode_ids=bar_ids,
-        start=start,
-        state=final_state,
+        starts=starts,
+        states=final_states,
     )
 
 
-def _dedup_keys(
-    coin: str, carried_id: str | None, ids: NDArray[np.object_], events: _Events, ts: pd.DatetimeIndex
-) -> NDArray[np.object_]:
-    """`dedup_key` of every event, with one object-array concatenation per event (plus two per
-    anti-flip record, which adds the bar time)."""
-    prefix = np.empty_like(ids)  # "coin|episode_id" by episode number
-    prefix[0] = f"{coin}|{carried_id}"
-    prefix[1:] = f"{coin}|" + ids[1:]
-    keys: NDArray[np.object_] = prefix[events.episode] + _KEY_SUFFIX[events.kind, events.tier]
-    flips = np.flatnonzero(events.kind == _ANTI_FLIP)
-    keys[flips] += iso_utc(ts.asi8[events.bar[flips]], prefix="|")
-    return keys
+def _episode_names(
+    coins: Sequence[str],
+    previous: Sequence[EpisodeState],
+    ts: pd.DatetimeIndex,
+    opened: IntArray,
+    opened_slot: IntArray,
+    slot: IntArray,
+    bounds: IntArray,
+) -> tuple[NDArray[np.object_], NDArray[np.object_]]:
+    """Per episode number: the id ("coin|opening time"; a carried one's from its state) and
+    the dedup key's "coin|episode_id" prefix."""
+    size = int(slot[-1]) + 1 + int(np.count_nonzero(opened_slot > slot[-1]))
+    ids = np.full(size, None, dtype=object)
+    prefixes = np.empty(size, dtype=object)
+    ids[slot] = [state.episode_id for state in previous]
+    prefixes[slot] = [f"{coin}|{state.episode_id}" for coin, state in zip(coins, previous, strict=True)]
+    cuts = np.searchsorted(opened, bounds).tolist()
+    for coin, lo, hi in zip(coins, cuts, cuts[1:], strict=False):
+        if hi > lo:
+            named = iso_utc(ts.asi8[opened[lo:hi]], prefix=f"{coin}|")
+            ids[opened_slot[lo:hi]] = named
+            prefixes[opened_slot[lo:hi]] = f"{coin}|" + named
+    return ids, prefixes
 
 
 def _first_escalations(
-    t: NDArray[np.intp],
-    top_tier: NDArray[np.intp],
-    run_len: NDArray[np.intp],
-    episode: NDArray[np.intp],
+    t: IntArray,
+    top_tier: IntArray,
+    run_len: IntArray,
+    episode: IntArray,
     escalate_bars: int,
-    carried: _Carried,
+    carried_bits: IntArray,
 ) -> NDArray[np.bool_]:
     """Bars escalating: the episode's highest tier held `escalate_bars` bars, the first time
-    per (episode, tier); the carried episode skips the tiers it already escalated."""
+    per (episode, tier); a carried episode skips the tiers it already escalated (`carried_bits`
+    per bar, 0 outside carried episodes)."""
     due = np.flatnonzero((t == top_tier) & (run_len >= escalate_bars))
     first = np.zeros(due.shape[0], dtype=bool)
     first[np.unique(episode[due] * len(TIER_NAMES) + t[due], return_index=True)[1]] = True
-    done = (episode[due] == 0) & ((carried.escalated >> t[due]) & 1 == 1)
+    done = (carried_bits[due] >> t[due]) & 1 == 1
     out = np.zeros(t.shape[0], dtype=bool)
     out[due[first & ~done]] = True
     return out
 
 
 def _bar_episode_ids(
-    n: int, begins: NDArray[np.intp], ends: NDArray[np.intp], ids: NDArray[np.object_], first: int
+    n: int, begins: NDArray[np.intp], ends: NDArray[np.intp], ids: NDArray[np.object_]
 ) -> NDArray[np.object_]:
-    """Per bar, the id of the episode covering it (episodes first.. are disjoint, in order),
-    else None: runs of None and of ids, repeated."""
-    begins, ends = begins[first:], ends[first:]
+    """Per bar, the id of the episode covering it (the episodes are disjoint, in order), else
+    None: runs of None and of ids, repeated."""
     values = np.full(2 * begins.shape[0] + 1, None, dtype=object)
-    values[1::2] = ids[first:]
+    values[1::2] = ids
     counts = np.empty(values.shape[0], dtype=np.intp)
     counts[0:-1:2] = begins - np.concatenate([[0], ends[:-1] + 1])
     counts[1::2] = ends - begins + 1

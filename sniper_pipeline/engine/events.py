@@ -16,9 +16,10 @@ from numpy.typing import NDArray
 
 from sniper_pipeline.settings.layer import Layer
 
-from .episodes import EpisodeRun
+from .batch import BarColumns
+from .episodes import EpisodeRuns
 from .levels import LEVEL_NAMES, SIDE_BY_CODE, SIDE_UP
-from .metrics import FUNDING, LIQ_TOTAL, OI_ROC, TAKER_HIGH, TAKER_LOW, float_column
+from .metrics import FUNDING, LIQ_TOTAL, OI_ROC, TAKER_HIGH, TAKER_LOW
 from .scoring import LayerScores
 
 # layer -> (value column, threshold column); the value columns share the signals' names.
@@ -70,8 +71,13 @@ def _threshold_reached(
     in_force: NDArray[np.float64], index: NDArray[np.intp], level: NDArray[np.int8]
 ) -> NDArray[np.float64]:
     """The threshold in force at bars `index` for their level (NaN at level 0)."""
-    picked = in_force[index, np.maximum(level, 1) - 1]
-    return np.where(level > 0, picked, np.nan)
+    out = np.full(index.shape[0], np.nan)
+    # One gather per level from its (contiguous) column: ~4x faster than indexing (bars, 3)
+    # with two index arrays.
+    for j in range(in_force.shape[1]):
+        at = np.flatnonzero(level == j + 1)
+        out[at] = in_force[:, j][index[at]]
+    return out
 
 
 def empty_events() -> pd.DataFrame:
@@ -79,28 +85,31 @@ def empty_events() -> pd.DataFrame:
 
 
 def events_frame(
-    frame: pd.DataFrame,
-    ts: pd.DatetimeIndex,
-    coin: str,
-    interval: str,
+    bars: BarColumns,
     scores: LayerScores,
     layers_triggered: NDArray[np.int8],
-    run: EpisodeRun,
+    runs: EpisodeRuns,
 ) -> pd.DataFrame:
-    """One row per event of `run`, in bar order."""
-    if not len(run.event):
+    """One row per event of `runs`, coin after coin, in bar order."""
+    if not len(runs.event):
         return empty_events()
-    index = run.event_index
+    index = runs.event_index
+
+    def per_coin(values: tuple[str, ...]) -> Any:
+        if len(set(values)) == 1:
+            return values[0]  # pandas repeats a scalar
+        return np.repeat(np.array(values, dtype=object), runs.event_counts)
+
     data: dict[str, Any] = {
-        "coin": coin,
-        "interval": interval,
-        "episode_id": run.episode_id,
-        "event": run.event,
-        "tier": run.tier,
-        "direction": run.direction,
-        "ts": ts[index],
-        "dedup_key": run.dedup_key,
-        "attempted_direction": run.attempted_direction,
+        "coin": per_coin(bars.coins),
+        "interval": per_coin(bars.intervals),
+        "episode_id": runs.episode_id,
+        "event": runs.event,
+        "tier": runs.tier,
+        "direction": runs.direction,
+        "ts": bars.ts[index],
+        "dedup_key": runs.dedup_key,
+        "attempted_direction": runs.attempted_direction,
         "layers_triggered": layers_triggered[index],
     }
     taker_up = scores.taker_side[index] == SIDE_UP
@@ -108,21 +117,22 @@ def events_frame(
         layer = spec.layer
         level = scores.levels[layer][index]
         value_col, threshold_col = SNAPSHOT_COLUMNS[layer]
-        data[value_col] = float_column(frame, value_col)[index]
+        data[value_col] = bars.floats[value_col][index]
         data[threshold_col] = _threshold_reached(scores.in_force[spec.metric], index, level)
         data[f"{layer}_level"] = level
         if layer == Layer.LIQUIDATION.prefix:
-            data["liq_polarity"] = float_column(frame, "liq_polarity")[index]
+            data["liq_polarity"] = bars.floats["liq_polarity"][index]
     level = scores.levels[Layer.TAKER.prefix][index]
     data["taker_ratio"] = scores.values[TAKER_HIGH.metric][index]
-    data["taker_threshold"] = np.where(
-        taker_up,
-        _threshold_reached(scores.in_force[TAKER_HIGH.metric], index, level),
-        _threshold_reached(scores.in_force[TAKER_LOW.metric], index, level),
-    )
+    taker_threshold = np.empty(index.shape[0])
+    for band, spec in ((taker_up, TAKER_HIGH), (~taker_up, TAKER_LOW)):
+        at = np.flatnonzero(band)  # each event reads the band its side came from
+        taker_threshold[at] = _threshold_reached(scores.in_force[spec.metric], index[at], level[at])
+    data["taker_threshold"] = taker_threshold
     data["taker_level"] = level
     data["taker_side"] = SIDE_BY_CODE[scores.taker_side[index] + 1]
-    return pd.DataFrame(data, copy=False)  # every array here is a fresh gather
+    # Every array here is a fresh gather, or the runs' own (not shared with anything else).
+    return pd.DataFrame(data, copy=False)
 
 
 def event_layers(event: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -1,84 +1,31 @@
-"""One entry point: `run_engine(bars, params, state)` for one coin's bars from `fct_layer_bars`.
+"""Entry points: `run_engine(bars, params, state)` for one coin's bars from `fct_layer_bars`,
+`run_engine_many(bars_by_coin, params, states)` for the coins of a scan at once.
 
 closed bars -> rolling thresholds, tightening, levels (scoring.py) -> tier and direction
 (confluence.py) -> episodes (episodes.py) -> signals and events frames. Everything is
-vectorised (numpy), without a Python loop per bar.
+vectorised (numpy), without a Python loop per bar; the coins of a run are laid end to end
+(batch.py), so each step is one numpy call and each frame one DataFrame for all of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
 
 from sniper_pipeline.settings.layer import Layer
 
 from .bars import closed_bars
-from .confluence import (
-    DIRECTION_BY_CODE,
-    TIER_BY_CODE,
-    Confluence,
-    confluence_tier,
-    direction,
-    liquidation_side,
-)
-from .episodes import EpisodeRun, EpisodeState, run_episodes
+from .batch import bar_columns
+from .confluence import confluence_tier, direction, liquidation_side
+from .episodes import EpisodeState, run_episodes_many
 from .events import empty_events, events_frame
-from .levels import SIDE_BY_CODE
-from .metrics import LAYERS, THRESHOLD_SPECS, float_column
+from .metrics import LAYERS
 from .params import EngineParams
-from .scoring import LayerScores, score_layers
-
-# Input values carried to the signals, in this order (absent input columns become null).
-VALUE_COLUMNS = (
-    "funding_bps_8h",
-    "funding_abs_bps_8h",
-    "oi",
-    "oi_unit",
-    "oi_roc_pct",
-    "liq_long_usd",
-    "liq_short_usd",
-    "liq_total_usd",
-    "liq_polarity",
-    "taker_ratio",
-    "close_usd",
-)
-LEVEL_COLUMNS = (*(f"{layer}_level" for layer in LAYERS), "taker_side")
-STATE_COLUMNS = (
-    "tightening_trigger",
-    "tightening_factor",
-    "layers_triggered",
-    "layers_action",
-    "layers_extreme",
-    "tier",
-    "direction",
-    "episode_id",
-)
-FLAG_COLUMNS = tuple(f"{layer}_{flag}" for layer in LAYERS for flag in ("is_stale", "is_coarser"))
-
-
-def threshold_columns(params: EngineParams | None = None) -> tuple[str, ...]:
-    """Names of the threshold-in-force columns; they carry the configured percentiles
-    (defaults: funding_p85_bps_8h .. taker_lo_p1)."""
-    tp = (params or EngineParams()).thresholds
-    return tuple(name for spec in THRESHOLD_SPECS for name in spec.columns(tp))
-
-
-def signal_columns(params: EngineParams | None = None) -> tuple[str, ...]:
-    """Every column of `EngineResult.signals`, in order."""
-    return (
-        "coin",
-        "interval",
-        "ts",
-        *VALUE_COLUMNS,
-        *threshold_columns(params),
-        *LEVEL_COLUMNS,
-        *STATE_COLUMNS,
-        *FLAG_COLUMNS,
-    )
+from .scoring import score_segments
+from .signals import empty_signals, signals_frame
 
 
 @dataclass(frozen=True)
@@ -86,6 +33,25 @@ class EngineResult:
     signals: pd.DataFrame  # one row per closed bar decided in this run
     events: pd.DataFrame  # alert events of those bars, in bar order
     state: EpisodeState  # pass to the next run to continue without repeating an event
+
+
+@dataclass(frozen=True)
+class EngineBatch:
+    """`run_engine_many`'s output: every coin's rows in one frame each, coin after coin."""
+
+    signals: pd.DataFrame
+    events: pd.DataFrame
+    states: dict[str, EpisodeState]  # by coin, in the order given
+    signal_rows: dict[str, slice]  # each coin's rows of `signals` (positions)
+    event_rows: dict[str, slice]
+
+    def result(self, coin: str) -> EngineResult:
+        """One coin's share, as `run_engine` would give it (index aside: positions here)."""
+        return EngineResult(
+            self.signals.iloc[self.signal_rows[coin]],
+            self.events.iloc[self.event_rows[coin]],
+            self.states[coin],
+        )
 
 
 def _single(frame: pd.DataFrame, column: str) -> str:
@@ -100,79 +66,98 @@ def _single(frame: pd.DataFrame, column: str) -> str:
     return str(values[0])
 
 
-def _flag_column(frame: pd.DataFrame, name: str, rows: slice) -> pd.arrays.BooleanArray:
-    """A stale/coarser flag of the rows as nullable boolean; unknown (NA) when the input
-    lacks it."""
-    if name not in frame.columns:
-        n = len(range(len(frame))[rows])
-        return pd.arrays.BooleanArray(np.zeros(n, dtype=bool), np.ones(n, dtype=bool))
-    return pd.array(frame[name], dtype="boolean")[rows]
+def _rows(starts: list[int], bounds: list[int]) -> np.ndarray | None:
+    """Positions of the bars decided by this run (after each coin's state), None for all."""
+    if not any(starts):
+        return None
+    return np.concatenate(
+        [np.arange(lo + s, hi) for s, lo, hi in zip(starts, bounds, bounds[1:], strict=False)]
+    )
 
 
-def _signals_frame(
-    frame: pd.DataFrame,
-    ts: pd.DatetimeIndex,
-    coin: str,
-    interval: str,
-    scores: LayerScores,
-    conf: Confluence,
-    directions: NDArray[np.int8],
-    run: EpisodeRun,
+def _spans(counts: list[int], coins: list[str]) -> dict[str, slice]:
+    ends = np.cumsum(counts).tolist()
+    return {coin: slice(end - count, end) for coin, count, end in zip(coins, counts, ends, strict=True)}
+
+
+def run_engine_many(
+    bars_by_coin: Mapping[str, pd.DataFrame],
+    params: EngineParams | None = None,
+    states: Mapping[str, EpisodeState] | None = None,
+) -> EngineBatch:
+    """`run_engine` of every coin (its bars and its state, if any), computed together.
+
+    The frames equal the coins' `run_engine` frames concatenated in the order given (with
+    a fresh RangeIndex); a coin's bars may be on their own grid interval.
+    """
+    params = params or EngineParams()
+    states = states or {}
+    frames, coins, intervals, idle = [], [], [], {}
+    for coin, bars in bars_by_coin.items():
+        frame = closed_bars(bars)
+        if frame.empty:
+            if coin not in states:
+                raise ValueError(f"{coin}: no closed bars and no state: cannot tell the coin")
+            idle[coin] = states[coin]
+            continue
+        if _single(frame, "coin") != coin:
+            raise ValueError(f"bars given for {coin!r} are for {_single(frame, 'coin')!r}")
+        frames.append(frame)
+        coins.append(coin)
+        intervals.append(_single(frame, "interval"))
+    return _run(frames, coins, intervals, params, states, idle)
+
+
+def _run(
+    frames: list[pd.DataFrame],
+    coins: list[str],
+    intervals: list[str],
     params: EngineParams,
-) -> pd.DataFrame:
-    rows = slice(run.start, None)
-    data: dict[str, Any] = {"coin": coin, "interval": interval, "ts": ts[rows]}
-    for name in VALUE_COLUMNS:
-        if name == "oi_unit":
-            data[name] = frame[name].to_numpy(dtype=object)[rows] if name in frame.columns else None
-        else:
-            data[name] = float_column(frame, name)[rows].copy()  # never a view of the caller's frame
-    tp = params.thresholds
-    for spec in THRESHOLD_SPECS:
-        for j, name in enumerate(spec.columns(tp)):
-            data[name] = scores.in_force[spec.metric][rows, j]
-    for layer in LAYERS:
-        data[f"{layer}_level"] = scores.levels[layer][rows]
-    data["taker_side"] = SIDE_BY_CODE[scores.taker_side[rows] + 1]
-    data["tightening_trigger"] = scores.trigger[rows]
-    data["tightening_factor"] = scores.factor[rows]
-    data["layers_triggered"] = conf.layers_triggered[rows]
-    data["layers_action"] = conf.layers_action[rows]
-    data["layers_extreme"] = conf.layers_extreme[rows]
-    data["tier"] = TIER_BY_CODE[conf.tier[rows]]
-    data["direction"] = DIRECTION_BY_CODE[directions[rows] + 1]
-    data["episode_id"] = run.episode_ids[rows]
-    for name in FLAG_COLUMNS:
-        data[name] = _flag_column(frame, name, rows)
-    # The other arrays are the engine's own, fresh for this call: no second copy (3x faster).
-    return pd.DataFrame(data, copy=False)
+    states: Mapping[str, EpisodeState],
+    idle: dict[str, EpisodeState],
+) -> EngineBatch:
+    """The engine over the coins' closed bars (none empty); `idle` coins had no bars."""
+    if not frames:
+        return EngineBatch(
+            empty_signals(params),
+            empty_events(),
+            dict(idle),
+            {coin: slice(0, 0) for coin in idle},
+            {coin: slice(0, 0) for coin in idle},
+        )
+    bars = bar_columns(frames, coins, intervals)
+    scores = score_segments(bars.floats, bars.segments, intervals, params)
+    # (bars, layers) as the transpose of a (layers, bars) stack: what confluence_tier counts over.
+    conf = confluence_tier(np.stack([scores.levels[layer] for layer in LAYERS]).T, params.confluence)
+    liq_side = liquidation_side(
+        scores.levels[Layer.LIQUIDATION.prefix], bars.floats["liq_polarity"], params.direction
+    )
+    directions = direction(scores.taker_side, liq_side)
 
+    runs = run_episodes_many(
+        coins,
+        bars.ts,
+        conf.tier,
+        directions,
+        liq_side,
+        bars.segments,
+        params.episodes,
+        [states.get(coin) for coin in coins],
+    )
+    rows = _rows(runs.starts, bars.segments.bounds.tolist())
+    episode_ids = runs.episode_ids if rows is None else runs.episode_ids[rows]
+    signals = signals_frame(bars, scores, conf, directions, episode_ids, rows, params)
+    events = events_frame(bars, scores, conf.layers_triggered, runs)
 
-def _empty_signals(params: EngineParams) -> pd.DataFrame:
-    """No closed bars at all: the signals' columns with their usual dtypes."""
-    floats = {*VALUE_COLUMNS, *threshold_columns(params), "tightening_factor"} - {"oi_unit"}
-    ints = {
-        "funding_level",
-        "oi_level",
-        "liq_level",
-        "taker_level",
-        "layers_triggered",
-        "layers_action",
-        "layers_extreme",
-    }
-
-    def dtype(name: str) -> str:
-        if name == "ts":
-            return "datetime64[ns, UTC]"
-        if name in floats:
-            return "float64"
-        if name in ints:
-            return "int8"
-        if name in FLAG_COLUMNS:
-            return "boolean"
-        return "bool" if name == "tightening_trigger" else "object"
-
-    return pd.DataFrame({name: pd.Series(dtype=dtype(name)) for name in signal_columns(params)})
+    lengths = bars.segments.lengths.tolist()
+    signal_counts = [n - start for n, start in zip(lengths, runs.starts, strict=True)]
+    return EngineBatch(
+        signals,
+        events,
+        {**dict(zip(coins, runs.states, strict=True)), **idle},
+        {**_spans(signal_counts, coins), **{coin: slice(0, 0) for coin in idle}},
+        {**_spans(runs.event_counts, coins), **{coin: slice(0, 0) for coin in idle}},
+    )
 
 
 def run_engine(
@@ -191,18 +176,8 @@ def run_engine(
     if frame.empty:
         if state is None:
             raise ValueError("no closed bars and no state: cannot tell the coin")
-        return EngineResult(_empty_signals(params), empty_events(), state)
+        return EngineResult(empty_signals(params), empty_events(), state)
     coin = _single(frame, "coin")
-    interval = _single(frame, "interval")
-    ts = pd.DatetimeIndex(frame["ts"]).tz_convert("UTC")
-    scores = score_layers(frame, interval, params)
-    # (bars, layers) as the transpose of a (layers, bars) stack: what confluence_tier counts over.
-    conf = confluence_tier(np.stack([scores.levels[layer] for layer in LAYERS]).T, params.confluence)
-    liq_side = liquidation_side(
-        scores.levels[Layer.LIQUIDATION.prefix], float_column(frame, "liq_polarity"), params.direction
-    )
-    directions = direction(scores.taker_side, liq_side)
-    run = run_episodes(coin, ts, conf.tier, directions, liq_side, params.episodes, state)
-    signals = _signals_frame(frame, ts, coin, interval, scores, conf, directions, run, params)
-    events = events_frame(frame, ts, coin, interval, scores, conf.layers_triggered, run)
-    return EngineResult(signals, events, run.state)
+    states = {} if state is None else {coin: state}
+    batch = _run([frame], [coin], [_single(frame, "interval")], params, states, {})
+    return EngineResult(batch.signals, batch.events, batch.states[coin])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,8 +10,9 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from .levels import combine_bands, high_band_level, low_band_level
-from .metrics import FUNDING, LIQ_TOTAL, OI_ROC, TAKER_HIGH, TAKER_LOW, ThresholdSpec, metric_values
+from .metrics import FUNDING, LIQ_TOTAL, OI_ROC, TAKER_HIGH, TAKER_LOW, ThresholdSpec, float_column
 from .params import EngineParams
+from .segments import Segments
 from .thresholds import rolling_percentile_rows
 from .tightening import tighten_lower, tighten_upper, tightening_factor, trigger_flags
 
@@ -30,11 +32,26 @@ class LayerScores:
     factor: FloatArray  # tightening factor in force
 
 
+SOURCES = tuple(dict.fromkeys(spec.source for spec in (FUNDING, OI_ROC, LIQ_TOTAL, TAKER_HIGH)))
+
+
 def score_layers(frame: pd.DataFrame, interval: str, params: EngineParams) -> LayerScores:
     """Thresholds from the bars before each bar, tightened after big liquidations, then levels."""
-    n = len(frame)
+    columns = {name: float_column(frame, name) for name in SOURCES}
+    return score_segments(columns, Segments.of([len(frame)]), [interval], params)
+
+
+def score_segments(
+    columns: Mapping[str, FloatArray], segments: Segments, intervals: Sequence[str], params: EngineParams
+) -> LayerScores:
+    """`score_layers` of several coins laid end to end (`columns`: the SOURCES as float64,
+    `intervals`: each coin's grid): nothing looks back past a coin's first bar."""
+    n = int(segments.bounds[-1])
     tp = params.thresholds
-    values = {spec.metric: metric_values(frame, spec) for spec in (FUNDING, OI_ROC, LIQ_TOTAL, TAKER_HIGH)}
+    values = {}
+    for spec in (FUNDING, OI_ROC, LIQ_TOTAL, TAKER_HIGH):
+        source = columns[spec.source]
+        values[spec.metric] = np.abs(source) if spec.absolute else source
     values[TAKER_LOW.metric] = values[TAKER_HIGH.metric]
 
     # One call for every metric (both taker bands from one series); the rows are
@@ -47,6 +64,7 @@ def score_layers(frame: pd.DataFrame, interval: str, params: EngineParams) -> La
             tp.high_percentiles + tp.low_percentiles,
         ],
         tp.min_history_bars,
+        segments.bounds.tolist(),
     )
     in_force = {
         FUNDING.metric: funding[:, :n].T,
@@ -60,7 +78,13 @@ def score_layers(frame: pd.DataFrame, interval: str, params: EngineParams) -> La
     tt = params.tightening
     liq = in_force[LIQ_TOTAL.metric]
     trigger = trigger_flags(values[LIQ_TOTAL.metric], liq[:, 2 if tt.trigger == "extreme" else 1])
-    factor = tightening_factor(trigger, tt.resolved_window_bars(interval), tt.decay_bars)
+    windows = [tt.resolved_window_bars(interval) for interval in intervals]  # per coin
+    factor = tightening_factor(
+        trigger,
+        segments.per_bar(windows) if len(set(windows)) > 1 else windows[0],
+        tt.decay_bars,
+        segments.first_bar() if len(segments) > 1 else None,
+    )
     for spec, step, tighten in (
         (OI_ROC, tt.oi_roc_action_step_pct, tighten_upper),
         (TAKER_HIGH, tt.taker_action_step, tighten_upper),

@@ -149,6 +149,7 @@ class _Side:
     gamma: FloatArray
     depth: int  # largest values any scored window reads
     full: _FullPlan
+    full_ranks: NDArray[np.bool_]  # per count: every column reads the same ranks as full windows
 
 
 @functools.lru_cache(maxsize=32)
@@ -176,6 +177,8 @@ def _sides(percentiles: tuple[float, ...], lookback: int, min_count: int) -> tup
                 gamma[:, columns],
                 depth,
                 full,
+                (rank_lower == rank_lower[lookback]).all(axis=1)
+                & (rank_upper == rank_upper[lookback]).all(axis=1),
             )
         )
     return tuple(sides)
@@ -306,25 +309,48 @@ def rolling_percentile_rows(
     lookback: int,
     percentiles: Sequence[Sequence[float]],
     min_valid: int,
+    bounds: Sequence[int] | None = None,
 ) -> list[FloatArray]:
     """`rolling_percentiles` of several series (one list of percentiles each), transposed:
-    one array (percentiles, n + 1) per series, row p being percentile p for each bar."""
+    one array (percentiles, n + 1) per series, row p being percentile p for each bar.
+
+    With `bounds` (0 = b0 < b1 < ... = n), each series holds segments (several coins laid end
+    to end): the windows of bars b_k..b_k+1 - 1 only see values of their own segment, and
+    column n is the last segment's snapshot (the others' are not kept).
+    """
     min_count = max(min_valid, 1)
     out = []
     # Windows without enough valid values may compute -inf - -inf: they end up NaN.
     with np.errstate(invalid="ignore"):
         for series, wanted in zip(values, percentiles, strict=True):
             x = np.asarray(series, dtype=np.float64)
-            result = np.full((len(wanted), x.shape[0] + 1), np.nan)
-            if min_count <= lookback:
-                valid = np.isfinite(x)
-                counts = _valid_counts(valid, lookback)
-                scored = counts >= min_count
-                for side in _sides(tuple(map(float, wanted)), lookback, min_count):
-                    _side_percentiles(result, x, valid, counts, scored, lookback, side)
-                np.copyto(result, np.nan, where=~scored)
+            result = np.empty((len(wanted), x.shape[0] + 1))
+            edges = [0, x.shape[0]] if bounds is None else list(bounds)
+            # Segment by segment, in order: each fills its bars and its snapshot column, which
+            # is the next segment's first column and so overwritten by it. One coin's arrays
+            # stay small enough for the CPU cache (a pass over all coins at once is slower).
+            for lo, hi in itertools.pairwise(edges):
+                _series_percentiles(result[:, lo : hi + 1], x[lo:hi], lookback, wanted, min_count)
             out.append(result)
     return out
+
+
+def _series_percentiles(
+    out: FloatArray, x: FloatArray, lookback: int, wanted: Sequence[float], min_count: int
+) -> None:
+    """Fill out (percentiles, n + 1) with the rolling percentiles of one series.
+
+    Every column is written (each percentile is on one side, a side writes every scored
+    window and the rest become NaN), so `out` may come uninitialised."""
+    if min_count > lookback:
+        out.fill(np.nan)
+        return
+    valid = np.isfinite(x)
+    counts = _valid_counts(valid, lookback)
+    scored = counts >= min_count
+    for side in _sides(tuple(map(float, wanted)), lookback, min_count):
+        _side_percentiles(out, x, valid, counts, scored, lookback, side)
+    np.copyto(out, np.nan, where=~scored)
 
 
 def _side_percentiles(
@@ -361,8 +387,18 @@ def _side_percentiles(
             part[...] = result[i, :, : part.shape[1]]
         if isinstance(side.columns, list):  # fancy indexing gave a copy
             out[side.columns] = target
-        # Windows with fewer valid values than the lookback read other ranks.
-        others = np.flatnonzero(scored & (counts != lookback))
+        partial = scored & (counts != lookback)
+        # A window missing a few values (-inf, at its bottom) mostly reads the full windows'
+        # ranks from its top: those values are right, only the weight differs.
+        same = partial & side.full_ranks[counts]
+        if same.any():
+            at = np.flatnonzero(same)
+            rows, groups = at % _QUAD, at // _QUAD
+            weight = side.gamma[counts[at]]
+            columns = np.arange(out.shape[0])[side.columns]
+            out[columns[:, None], at] = _lerp(a[rows, :, groups], b[rows, :, groups], weight).T
+        # The others read other ranks.
+        others = np.flatnonzero(partial & ~same)
     if others.size:
         ranked = _sorted_windows(values, quads, lookback, others)
         top, c, at = ranked.shape[1] - 1, counts[others], np.arange(others.shape[0])[:, None]

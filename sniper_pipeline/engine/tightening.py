@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
+IntArray = NDArray[np.intp]
 
 _NEVER = np.iinfo(np.int64).min // 2  # "no trigger yet": far enough back that the factor is 0
 
@@ -22,16 +23,25 @@ def trigger_flags(liq_total: FloatArray, trigger_threshold: FloatArray) -> BoolA
     return np.asarray(liq_total > trigger_threshold, dtype=np.bool_)
 
 
-def tightening_factor(triggers: BoolArray, window_bars: int, decay_bars: int) -> FloatArray:
+def tightening_factor(
+    triggers: BoolArray,
+    window_bars: int | IntArray,
+    decay_bars: int,
+    first_bar: IntArray | None = None,
+) -> FloatArray:
     """Share of the adjustment in force at each bar, in [0, 1].
 
     `since` = bars since the last trigger strictly before the bar: 1..window_bars gives 1,
-    then window_bars + k gives 1 - k / decay_bars until it reaches 0.
+    then window_bars + k gives 1 - k / decay_bars until it reaches 0. For several coins laid
+    end to end, `first_bar` is each bar's coin's first bar (an earlier trigger is another
+    coin's) and `window_bars` may be per bar (coins on different grids).
     """
     n = triggers.shape[0]
     idx = np.arange(n, dtype=np.int64)
     last = np.maximum.accumulate(np.where(triggers, idx, _NEVER))
     previous = np.concatenate([[_NEVER], last[:-1]])  # a trigger acts from the next bar
+    if first_bar is not None:
+        previous[previous < first_bar] = _NEVER
     since = idx - previous
     if decay_bars == 0:
         return (since <= window_bars).astype(np.float64)

@@ -6,7 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sniper_pipeline.engine import EpisodeParams, EpisodeRun, EpisodeState, dedup_key, iso_utc, run_episodes
+from sniper_pipeline.engine import (
+    EpisodeParams,
+    EpisodeRun,
+    EpisodeState,
+    dedup_key,
+    iso_utc,
+    run_episodes,
+    run_episodes_many,
+)
+from sniper_pipeline.engine.segments import Segments
 
 from .reference_episodes import reference_episodes
 
@@ -230,3 +239,40 @@ def test_iso_utc_equals_numpy_formatting(ascending: bool, whole_hours: bool) -> 
     want = np.datetime_as_string(ns.view("M8[ns]"), unit="s").astype(object) + "+00:00"
     assert (iso_utc(ns) == want).all()
     assert (iso_utc(ns, prefix="BTC|") == "BTC|" + want).all()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_many_coins_equal_one_run_each(seed: int) -> None:
+    """Random coins laid end to end, each with its own state (resumed or not): the same
+    events, ids and states as a run per coin."""
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(100):
+        params = EpisodeParams(clear_bars=int(rng.integers(1, 4)), escalate_bars=int(rng.integers(1, 4)))
+        coins, parts, states, alone = [], [], [], []
+        for c in range(int(rng.integers(1, 5))):
+            n = int(rng.integers(1, 30))
+            tier = np.where(rng.random(n) < rng.random(), rng.integers(1, 3, n), 0).astype(np.int8)
+            direction = rng.integers(-1, 2, n).astype(np.int8)
+            liq = np.where(rng.random(n) < 0.5, direction, rng.integers(-1, 2, n)).astype(np.int8)
+            coin, ts = f"C{c}", TS[:n]
+            cut = int(rng.integers(0, n + 1))
+            state = None
+            if rng.random() < 0.6:
+                state = run_episodes(coin, ts[:cut], tier[:cut], direction[:cut], liq[:cut], params).state
+            coins.append(coin)
+            parts.append((ts, tier, direction, liq))
+            states.append(state)
+            alone.append(run_episodes(coin, ts, tier, direction, liq, params, state))
+        ts = parts[0][0].append([p[0] for p in parts[1:]])
+        tier, direction, liq = (np.concatenate([p[i] for p in parts]) for i in (1, 2, 3))
+        segments = Segments.of([len(p[0]) for p in parts])
+        many = run_episodes_many(coins, ts, tier, direction, liq, segments, params, states)
+        offsets = segments.bounds[:-1]
+        assert many.starts == [run.start for run in alone]
+        assert many.states == [run.state for run in alone]
+        assert many.event_counts == [len(run.event) for run in alone]
+        assert many.episode_ids.tolist() == [i for run in alone for i in run.episode_ids.tolist()]
+        want_index = [i + o for run, o in zip(alone, offsets, strict=True) for i in run.event_index.tolist()]
+        assert many.event_index.tolist() == want_index
+        for name in ("event", "tier", "direction", "episode_id", "attempted_direction", "dedup_key"):
+            assert getattr(many, name).tolist() == [v for run in alone for v in getattr(run, name).tolist()]

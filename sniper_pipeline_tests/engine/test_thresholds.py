@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -134,6 +135,21 @@ def test_rows_equal_one_series_at_a_time() -> None:
     for series, percentiles in enumerate(rows):
         want = rolling_percentiles(values[series], 100, percentiles, 80)
         np.testing.assert_array_equal(got[series].T, want)
+
+
+def test_segments_never_see_each_other() -> None:
+    """Coins laid end to end (`bounds`): each segment's rows equal a run on it alone."""
+    rng = np.random.default_rng(8)
+    lengths = [700, 90, 1, 450]
+    values = rng.lognormal(size=sum(lengths))
+    values[rng.random(values.shape[0]) < 0.1] = np.nan
+    bounds = np.cumsum([0, *lengths]).tolist()
+    (got,) = rolling_percentile_rows([values], 100, [PERCENTILES], 80, bounds)
+    assert got.shape == (len(PERCENTILES), values.shape[0] + 1)
+    for lo, hi in itertools.pairwise(bounds):
+        want = rolling_percentiles(values[lo:hi], 100, PERCENTILES, 80)
+        np.testing.assert_array_equal(got[:, lo:hi].T, want[:-1])
+    np.testing.assert_array_equal(got[:, -1], want[-1])  # the last segment's snapshot
 
 
 def test_order_keys_sort_like_the_floats() -> None:

@@ -13,8 +13,8 @@ from sniper_pipeline.defs.ingest.blocked import CONFIG_SANE, blocked_coins
 from sniper_pipeline.defs.ingest.partitions import SCAN_BACKFILL_POLICY, coin_partitions
 from sniper_pipeline.defs.ingest.resources import CoinGlassResource, WarehouseResource
 from sniper_pipeline.defs.ops.resources import AlertDeliveryResource
-from sniper_pipeline.engine import EngineParams, config_sanity, run_engine
-from sniper_pipeline.engine.pipeline import STATE_COLUMNS
+from sniper_pipeline.engine import EngineParams, config_sanity, run_engine_many
+from sniper_pipeline.engine.columns import STATE_COLUMNS
 from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.settings.paths import config_dir
 from sniper_pipeline.settings.timeutil import naive_utc, utc_now_naive
@@ -172,9 +172,9 @@ def build_signal_assets(runtime: Runtime) -> list[dg.AssetsDefinition]:
             for key in ("layer_signals", "confluence_signals", "alert_events"):
                 yield dg.MaterializeResult(asset_key=key, metadata={"coins": 0})
             return
-        results = {coin: run_engine(coin_bars, params) for coin, coin_bars in bars.items()}
-        signals = pd.concat([r.signals for r in results.values()], ignore_index=True)
-        events = pd.concat([r.events for r in results.values()], ignore_index=True)
+        batch = run_engine_many(bars, params)  # every coin at once: one frame each for all
+        signals, events = batch.signals, batch.events
+        results = {coin: batch.result(coin) for coin in bars}
         scored = list(results)
         replace_coin_rows(
             engine, "layer_signals", scored, signals.drop(columns=list(LAYER_COLUMNS_DROPPED_FROM_CONFLUENCE))
