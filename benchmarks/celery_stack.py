@@ -114,13 +114,23 @@ def replay_process_env(
     }
 
 
-def celery_config(path: Path, *, visibility_timeout_s: float, restore_interval_s: float = 1.0) -> Path:
+def celery_config(
+    path: Path,
+    *,
+    visibility_timeout_s: float,
+    restore_interval_s: float = 1.0,
+    restore_mutex_expire_s: float = 5.0,
+) -> Path:
     """The project's config/celery.yaml with a shorter visibility timeout (how long a dead
-    worker's step waits before another worker takes it)."""
+    worker's step waits before another worker takes it). A worker looks for unacknowledged
+    messages to restore under a Redis lock; one SIGKILLed while it holds the lock leaves it held
+    until it expires (Kombu's default: 300 s), so the lock expires sooner here. Restoring stays
+    exactly-once without it: each message is moved back in a WATCH transaction."""
     config = yaml.safe_load((project_dir() / "config" / "celery.yaml").read_text())
     options = config["execution"]["config"]["config_source"]["broker_transport_options"]
     options["visibility_timeout"] = visibility_timeout_s
     options["unacked_restore_interval"] = restore_interval_s
+    options["unacked_mutex_expire"] = restore_mutex_expire_s
     path.write_text(yaml.safe_dump(config))
     return path
 

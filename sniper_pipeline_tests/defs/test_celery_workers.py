@@ -53,8 +53,10 @@ HISTORY_DAYS = 30
 # rate would exceed it together; one bucket in Redis keeps both under it.
 RATE_LIMIT, RATE_WINDOW_S = 30, 2.0
 # A dead worker's step is handed to the other worker after this long: above the longest step
-# here (up to ~35 s on a busy machine) or a slow step would be handed out twice.
-VISIBILITY_TIMEOUT_S = 60
+# here (raw_layers or dbt: 13-25 s while other tests load both cores) or a slow step would be
+# handed out twice. The survivor needs about this long after the kill to finish its own run's
+# steps, so a shorter timeout would barely end the test sooner (60 s left it idle for ~20 s).
+VISIBILITY_TIMEOUT_S = 45
 # Steps that take long enough to be killed in the middle of.
 LONG_STEPS = ("raw_layers", "coinglass_dbt")
 COMPARED_TABLES = (
