@@ -1,5 +1,5 @@
-"""On PostgreSQL, coins scanned at once in separate processes (the multiprocess executor), plus a
-second scan of one coin as a sensor would trigger it, neither lose nor duplicate rows."""
+"""On PostgreSQL, coins scanned at once in separate processes (one `dagster job execute` each),
+plus a second scan of one coin as a sensor would trigger it, neither lose nor duplicate rows."""
 
 from __future__ import annotations
 
