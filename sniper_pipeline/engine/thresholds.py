@@ -18,11 +18,12 @@ How, in numpy without a loop per window (the engine asks for ~44k windows per co
 - A group of 4 is 2 pairs of windows: each pair shares the quad core plus 2 values, each
   window is its pair's core plus 1 value, and the (j+1)-th largest of a sorted list plus one
   value x is clip(x, list[j], list[j-1]). So full windows (the usual case) take a few
-  vectorised min/max (`_full_windows`). Windows with fewer valid values (series start,
-  missing data) read other ranks: each is sorted from its quad core and its 3 own values
-  (`_sorted_windows`).
-- One series and side at a time: the working arrays (~1 MB) stay in the CPU cache, and
-  freed memory is reused rather than handed back to the OS and faulted in again.
+  vectorised min/max (`_full_windows`), every window computed as if full. Windows with
+  fewer valid values (series and segment starts, missing data; a few hundred) are then
+  overwritten: each is sorted whole, all segments' at once (`_ranked_percentiles`).
+- The tree runs one series, side and segment (coin) at a time: the working arrays (~1 MB)
+  stay in the CPU cache, and freed memory is reused rather than handed back to the OS and
+  faulted in again.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ _LOW_BITS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
 # lookback 100 and depth 16); a size is used only when its core holds `depth` values.
 _LEVELS = (64, 16, 4)
 _QUAD = 4
+_RANKED_CHUNK = 4096  # windows sorted at a time (memory: lookback floats each)
 _MISSING_KEY = np.int64(-0x7FF0_0000_0000_0001)  # the key of -inf: below every value
 
 
@@ -279,28 +281,31 @@ def _full_windows(
     return windows(plan.lower), windows(plan.upper)
 
 
-def _sorted_windows(values: FloatArray, quads: KeyArray | None, lookback: int, t: IntArray) -> FloatArray:
-    """Windows t sorted ascending, at least their `depth` largest values: the quad core's
-    largest plus the window's 3 other values (-inf filled), or the whole window."""
-    if quads is None:
-        window = values[t[:, None] + np.arange(lookback)]
-    else:
-        t0 = t - t % _QUAD
-        # Window t = its quad core + those of t0..t0+2 and t0+lookback..t0+lookback+2 inside it.
-        near = t0[:, None] + np.array([0, 1, 2, lookback, lookback + 1, lookback + 2])
-        inside = (near >= t[:, None]) & (near < t[:, None] + lookback)
-        own = np.where(inside, values[near], -np.inf)
-        window = np.concatenate([_key_values(quads[t0 // _QUAD]), own], axis=1)
-    window.sort(axis=1)
-    return window
+@dataclass(frozen=True)
+class _Cut:
+    """The windows cut short by their segment's first bar (its first `lookback` columns):
+    their columns and their windows' first positions (that bar)."""
+
+    columns: IntArray
+    starts: IntArray
+
+    @classmethod
+    def of(cls, edges: Sequence[int], lookback: int) -> _Cut:
+        ends = [*edges[1:-1], edges[-1] + 1]  # column n is the last segment's
+        spans = [(lo, min(lo + lookback, end)) for lo, end in zip(edges, ends, strict=False)]
+        return cls(
+            np.concatenate([np.arange(lo, hi) for lo, hi in spans]),
+            np.concatenate([np.full(hi - lo, lo) for lo, hi in spans]),
+        )
 
 
-def _valid_counts(valid: NDArray[np.bool_], lookback: int) -> NDArray[np.int64]:
-    """Valid values in each window valid[t-lookback:t], t = 0..n."""
+def _valid_counts(valid: NDArray[np.bool_], lookback: int, cut: _Cut) -> NDArray[np.int64]:
+    """Valid values in each window, t = 0..n: valid[t-lookback:t], not before the segment."""
     cum = np.zeros(valid.shape[0] + 1, dtype=np.int64)
     np.cumsum(valid, out=cum[1:])
     counts = cum.copy()
     counts[lookback:] -= cum[: max(cum.shape[0] - lookback, 0)]
+    counts[cut.columns] = cum[cut.columns] - cum[cut.starts]
     return counts
 
 
@@ -319,26 +324,31 @@ def rolling_percentile_rows(
     column n is the last segment's snapshot (the others' are not kept).
     """
     min_count = max(min_valid, 1)
+    n = len(values[0]) if values else 0
+    edges = [0, n] if bounds is None else list(bounds)
+    cut = _Cut.of(edges, lookback)
     out = []
     # Windows without enough valid values may compute -inf - -inf: they end up NaN.
     with np.errstate(invalid="ignore"):
         for series, wanted in zip(values, percentiles, strict=True):
             x = np.asarray(series, dtype=np.float64)
             result = np.empty((len(wanted), x.shape[0] + 1))
-            edges = [0, x.shape[0]] if bounds is None else list(bounds)
-            # Segment by segment, in order: each fills its bars and its snapshot column, which
-            # is the next segment's first column and so overwritten by it. One coin's arrays
-            # stay small enough for the CPU cache (a pass over all coins at once is slower).
-            for lo, hi in itertools.pairwise(edges):
-                _series_percentiles(result[:, lo : hi + 1], x[lo:hi], lookback, wanted, min_count)
+            _series_percentiles(result, x, lookback, wanted, min_count, edges, cut)
             out.append(result)
     return out
 
 
 def _series_percentiles(
-    out: FloatArray, x: FloatArray, lookback: int, wanted: Sequence[float], min_count: int
+    out: FloatArray,
+    x: FloatArray,
+    lookback: int,
+    wanted: Sequence[float],
+    min_count: int,
+    edges: list[int],
+    cut: _Cut,
 ) -> None:
-    """Fill out (percentiles, n + 1) with the rolling percentiles of one series.
+    """Fill out (percentiles, n + 1) with the rolling percentiles of one series (segments
+    `edges`).
 
     Every column is written (each percentile is on one side, a side writes every scored
     window and the rest become NaN), so `out` may come uninitialised."""
@@ -346,68 +356,152 @@ def _series_percentiles(
         out.fill(np.nan)
         return
     valid = np.isfinite(x)
-    counts = _valid_counts(valid, lookback)
+    counts = _valid_counts(valid, lookback, cut)
     scored = counts >= min_count
+    in_cut = scored[cut.columns]
+    cut_at, cut_starts = cut.columns[in_cut], cut.starts[in_cut]
+    gaps = scored & (counts != lookback)  # windows missing values inside a segment
+    gaps[cut.columns] = False
+    gap_sums = np.concatenate([[0], np.cumsum(gaps)])
     for side in _sides(tuple(map(float, wanted)), lookback, min_count):
-        _side_percentiles(out, x, valid, counts, scored, lookback, side)
+        levels = _levels(lookback, side.depth)
+        if levels is None:  # every window sorted whole
+            at = np.flatnonzero(scored)
+            starts = at - lookback
+            starts[np.isin(at, cut_at)] = cut_starts
+            _ranked_percentiles(out, x, valid, at, starts, counts[at], lookback, side)
+            continue
+        # Segment by segment: one coin's arrays stay small enough for the CPU cache (a pass
+        # over all coins at once is slower). A segment's last column is the next one's
+        # first (count 0): overwritten by the NaN fill below.
+        for lo, hi in itertools.pairwise(edges):
+            segment = slice(lo, hi + 1)
+            has_gaps = gap_sums[hi + 1] > gap_sums[lo]
+            _tree_percentiles(
+                out[:, segment],
+                x[lo:hi],
+                valid[lo:hi],
+                counts[segment] if has_gaps else None,
+                gaps[segment],
+                lookback,
+                side,
+                levels,
+            )
+        # The cut windows, all segments' at once (per segment, the calls' overhead
+        # outweighed the work): a few hundred, sorted whole.
+        _ranked_percentiles(out, x, valid, cut_at, cut_starts, counts[cut_at], lookback, side)
     np.copyto(out, np.nan, where=~scored)
 
 
-def _side_percentiles(
+def _tree_percentiles(
     out: FloatArray,
     x: FloatArray,
     valid: NDArray[np.bool_],
-    counts: NDArray[np.int64],
-    scored: NDArray[np.bool_],
+    counts: NDArray[np.int64] | None,
+    gaps: NDArray[np.bool_],
     lookback: int,
     side: _Side,
+    levels: list[int],
 ) -> None:
-    """Fill out[side.columns] (percentiles, n + 1) for one series."""
+    """Fill out[side.columns] (percentiles, n + 1) for one segment: the windows `gaps`
+    (when `counts` is given) from their counts, every other as if full of valid values."""
     n = x.shape[0]
-    levels = _levels(lookback, side.depth)
-    group = levels[0] if levels else _QUAD
+    group = levels[0]
     span = -(-(n + 1) // group) * group
     # Window t is values[t : t + lookback]: -inf where missing and around the series; the
     # bottom side reads the negated values.
     values = np.full(lookback + span + group, -np.inf)
     np.copyto(values[lookback : lookback + n], x if side.from_top else -x, where=valid)
-    quads = None
-    if levels is None:
-        others = np.flatnonzero(scored)
-    else:
-        quads = _quad_tops(_order_keys(values), lookback, levels, side.depth, n + 1)
-        a, b = _full_windows(values, quads, lookback, side.full)
-        if not side.from_top:  # back from the negated values
-            np.negative(a, out=a)
-            np.negative(b, out=b)
-        result = _lerp(a, b, side.full.gamma)
-        target = out[side.columns]
-        for i in range(_QUAD):
-            part = target[:, i::_QUAD]
-            part[...] = result[i, :, : part.shape[1]]
-        if isinstance(side.columns, list):  # fancy indexing gave a copy
-            out[side.columns] = target
-        partial = scored & (counts != lookback)
-        # A window missing a few values (-inf, at its bottom) mostly reads the full windows'
-        # ranks from its top: those values are right, only the weight differs.
-        same = partial & side.full_ranks[counts]
-        if same.any():
-            at = np.flatnonzero(same)
-            rows, groups = at % _QUAD, at // _QUAD
-            weight = side.gamma[counts[at]]
-            columns = np.arange(out.shape[0])[side.columns]
-            out[columns[:, None], at] = _lerp(a[rows, :, groups], b[rows, :, groups], weight).T
-        # The others read other ranks.
-        others = np.flatnonzero(partial & ~same)
+    quads = _quad_tops(_order_keys(values), lookback, levels, side.depth, n + 1)
+    a, b = _full_windows(values, quads, lookback, side.full)
+    if not side.from_top:  # back from the negated values
+        np.negative(a, out=a)
+        np.negative(b, out=b)
+    result = _lerp(a, b, side.full.gamma)
+    target = out[side.columns]
+    for i in range(_QUAD):
+        part = target[:, i::_QUAD]
+        part[...] = result[i, :, : part.shape[1]]
+    if isinstance(side.columns, list):  # fancy indexing gave a copy
+        out[side.columns] = target
+    if counts is not None:
+        _gap_percentiles(out, values, quads, a, b, counts, gaps, lookback, side)
+
+
+def _gap_percentiles(
+    out: FloatArray,
+    values: FloatArray,
+    quads: KeyArray,
+    a: FloatArray,
+    b: FloatArray,
+    counts: NDArray[np.int64],
+    gaps: NDArray[np.bool_],
+    lookback: int,
+    side: _Side,
+) -> None:
+    """Overwrite the windows `gaps` of one segment (`_tree_percentiles`' arrays)."""
+    columns = np.arange(out.shape[0])[side.columns]
+    # A window missing a few values (-inf, at its bottom) mostly reads the full windows'
+    # ranks from its top: those values are right, only the weight differs.
+    same = gaps & side.full_ranks[counts]
+    if same.any():
+        at = np.flatnonzero(same)
+        rows, groups = at % _QUAD, at // _QUAD
+        weight = side.gamma[counts[at]]
+        out[columns[:, None], at] = _lerp(a[rows, :, groups], b[rows, :, groups], weight).T
+    # The others read other ranks: sorted from their quad core's largest and own values.
+    others = np.flatnonzero(gaps & ~same)
     if others.size:
         ranked = _sorted_windows(values, quads, lookback, others)
         top, c, at = ranked.shape[1] - 1, counts[others], np.arange(others.shape[0])[:, None]
-        a, b = ranked[at, top - side.rank_lower[c]], ranked[at, top - side.rank_upper[c]]
+        lower, upper = ranked[at, top - side.rank_lower[c]], ranked[at, top - side.rank_upper[c]]
+        if not side.from_top:
+            np.negative(lower, out=lower)
+            np.negative(upper, out=upper)
+        out[columns[:, None], others] = _lerp(lower, upper, side.gamma[c]).T
+
+
+def _sorted_windows(values: FloatArray, quads: KeyArray, lookback: int, t: IntArray) -> FloatArray:
+    """Windows t sorted ascending, at least their `depth` largest values: the quad core's
+    largest plus the window's 3 other values (-inf filled)."""
+    t0 = t - t % _QUAD
+    # Window t = its quad core + those of t0..t0+2 and t0+lookback..t0+lookback+2 inside it.
+    near = t0[:, None] + np.array([0, 1, 2, lookback, lookback + 1, lookback + 2])
+    inside = (near >= t[:, None]) & (near < t[:, None] + lookback)
+    own = np.where(inside, values[near], -np.inf)
+    window = np.concatenate([_key_values(quads[t0 // _QUAD]), own], axis=1)
+    window.sort(axis=1)
+    return window
+
+
+def _ranked_percentiles(
+    out: FloatArray,
+    x: FloatArray,
+    valid: NDArray[np.bool_],
+    at: IntArray,
+    starts: IntArray,
+    counts: NDArray[np.int64],
+    lookback: int,
+    side: _Side,
+) -> None:
+    """Fill out[side.columns] at columns `at` from their sorted windows x[starts:at]
+    (`starts` and `counts` per window)."""
+    columns = np.arange(out.shape[0])[side.columns]
+    top = lookback - 1
+    for chunk in range(0, at.shape[0], _RANKED_CHUNK):
+        t, first, c = (v[chunk : chunk + _RANKED_CHUNK] for v in (at, starts, counts))
+        position = t[:, None] + np.arange(-lookback, 0)
+        keep = position >= first[:, None]
+        position = np.maximum(position, 0)  # indexable; those are not kept
+        keep &= valid[position]
+        window = np.where(keep, x[position] if side.from_top else -x[position], -np.inf)
+        window.sort(axis=1)  # the valid values on top, -inf below
+        rows = np.arange(t.shape[0])[:, None]
+        a, b = window[rows, top - side.rank_lower[c]], window[rows, top - side.rank_upper[c]]
         if not side.from_top:
             np.negative(a, out=a)
             np.negative(b, out=b)
-        columns = np.arange(out.shape[0])[side.columns]
-        out[columns[:, None], others] = _lerp(a, b, side.gamma[c]).T
+        out[columns[:, None], t] = _lerp(a, b, side.gamma[c]).T
 
 
 def rolling_percentiles(

@@ -137,17 +137,25 @@ def test_rows_equal_one_series_at_a_time() -> None:
         np.testing.assert_array_equal(got[series].T, want)
 
 
-def test_segments_never_see_each_other() -> None:
+@pytest.mark.parametrize(
+    ("lookback", "min_valid", "percentiles"),
+    [
+        (100, 80, PERCENTILES),  # the window tree, cut windows sorted whole
+        (100, 5, (50.0, 40.0, 60.0)),  # every window sorted whole
+        (30, 3, PERCENTILES),  # short windows: short segments scored too
+    ],
+)
+def test_segments_never_see_each_other(lookback: int, min_valid: int, percentiles: tuple[float, ...]) -> None:
     """Coins laid end to end (`bounds`): each segment's rows equal a run on it alone."""
     rng = np.random.default_rng(8)
-    lengths = [700, 90, 1, 450]
+    lengths = [700, 90, 1, 450, 20]
     values = rng.lognormal(size=sum(lengths))
     values[rng.random(values.shape[0]) < 0.1] = np.nan
     bounds = np.cumsum([0, *lengths]).tolist()
-    (got,) = rolling_percentile_rows([values], 100, [PERCENTILES], 80, bounds)
-    assert got.shape == (len(PERCENTILES), values.shape[0] + 1)
+    (got,) = rolling_percentile_rows([values], lookback, [percentiles], min_valid, bounds)
+    assert got.shape == (len(percentiles), values.shape[0] + 1)
     for lo, hi in itertools.pairwise(bounds):
-        want = rolling_percentiles(values[lo:hi], 100, PERCENTILES, 80)
+        want = rolling_percentiles(values[lo:hi], lookback, percentiles, min_valid)
         np.testing.assert_array_equal(got[:, lo:hi].T, want[:-1])
     np.testing.assert_array_equal(got[:, -1], want[-1])  # the last segment's snapshot
 
