@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +49,8 @@ _LOW_BITS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
 # lookback 100 and depth 16); a size is used only when its core holds `depth` values.
 _LEVELS = (64, 16, 4)
 _QUAD = 4
+PARALLEL = True
+_PARALLEL_MIN_JOBS = 4
 _RANKED_CHUNK = 4096  # windows sorted at a time (memory: lookback floats each)
 _MISSING_KEY = np.int64(-0x7FF0_0000_0000_0001)  # the key of -inf: below every value
 
@@ -327,70 +331,116 @@ def rolling_percentile_rows(
     n = len(values[0]) if values else 0
     edges = [0, n] if bounds is None else list(bounds)
     cut = _Cut.of(edges, lookback)
-    out = []
+    series = [
+        _Series.of(np.asarray(x, dtype=np.float64), wanted, lookback, min_count, cut)
+        for x, wanted in zip(values, percentiles, strict=True)
+    ]
+    _run_jobs([job for s in series for job in s.tree_jobs(edges)])
     # Windows without enough valid values may compute -inf - -inf: they end up NaN.
     with np.errstate(invalid="ignore"):
-        for series, wanted in zip(values, percentiles, strict=True):
-            x = np.asarray(series, dtype=np.float64)
-            result = np.empty((len(wanted), x.shape[0] + 1))
-            _series_percentiles(result, x, lookback, wanted, min_count, edges, cut)
-            out.append(result)
-    return out
+        for s in series:
+            s.finish(cut)
+    return [s.out for s in series]
 
 
-def _series_percentiles(
-    out: FloatArray,
-    x: FloatArray,
-    lookback: int,
-    wanted: Sequence[float],
-    min_count: int,
-    edges: list[int],
-    cut: _Cut,
-) -> None:
-    """Fill out (percentiles, n + 1) with the rolling percentiles of one series (segments
-    `edges`).
+def _run_jobs(jobs: list[Callable[[], None]]) -> None:
+    """Run the jobs, split between this thread and a worker when it pays off: numpy's sorts
+    and ufuncs release the GIL on arrays this large, so the two halves mostly overlap.
+    The jobs write disjoint outputs: the results do not depend on the split."""
+    worker = _worker() if len(jobs) >= _PARALLEL_MIN_JOBS else None
+    if worker is None:
+        _run_serial(jobs)
+        return
+    # Alternate: neighbouring jobs (the same series and side) are about the same size.
+    future = worker.submit(_run_serial, jobs[1::2])
+    try:
+        _run_serial(jobs[::2])
+    finally:
+        future.result()
+
+
+def _run_serial(jobs: list[Callable[[], None]]) -> None:
+    # errstate is per thread: windows without enough valid values may compute -inf - -inf
+    # (they end up NaN).
+    with np.errstate(invalid="ignore"):
+        for job in jobs:
+            job()
+
+
+@functools.cache
+def _worker() -> ThreadPoolExecutor | None:
+    """One worker thread for the process (created on first use), None on a single core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if cores < 2 or not PARALLEL:
+        return None
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="percentiles")
+
+
+@dataclass(frozen=True)
+class _Series:
+    """One series' rolling percentiles: `out` (percentiles, n + 1), filled by its tree jobs
+    (any order: they write disjoint columns, but for each segment's last column, which is
+    the next one's first and NaN) and then by `finish`.
 
     Every column is written (each percentile is on one side, a side writes every scored
-    window and the rest become NaN), so `out` may come uninitialised."""
-    if min_count > lookback:
-        out.fill(np.nan)
-        return
-    valid = np.isfinite(x)
-    counts = _valid_counts(valid, lookback, cut)
-    scored = counts >= min_count
-    in_cut = scored[cut.columns]
-    cut_at, cut_starts = cut.columns[in_cut], cut.starts[in_cut]
-    gaps = scored & (counts != lookback)  # windows missing values inside a segment
-    gaps[cut.columns] = False
-    gap_sums = np.concatenate([[0], np.cumsum(gaps)])
-    for side in _sides(tuple(map(float, wanted)), lookback, min_count):
-        levels = _levels(lookback, side.depth)
-        if levels is None:  # every window sorted whole
-            at = np.flatnonzero(scored)
-            starts = at - lookback
-            starts[np.isin(at, cut_at)] = cut_starts
-            _ranked_percentiles(out, x, valid, at, starts, counts[at], lookback, side)
-            continue
-        # Segment by segment: one coin's arrays stay small enough for the CPU cache (a pass
-        # over all coins at once is slower). A segment's last column is the next one's
-        # first (count 0): overwritten by the NaN fill below.
-        for lo, hi in itertools.pairwise(edges):
-            segment = slice(lo, hi + 1)
-            has_gaps = gap_sums[hi + 1] > gap_sums[lo]
-            _tree_percentiles(
-                out[:, segment],
-                x[lo:hi],
-                valid[lo:hi],
-                counts[segment] if has_gaps else None,
-                gaps[segment],
-                lookback,
-                side,
-                levels,
+    window and the rest become NaN), so `out` starts uninitialised."""
+
+    out: FloatArray
+    x: FloatArray
+    valid: NDArray[np.bool_]
+    counts: NDArray[np.int64]
+    scored: NDArray[np.bool_]
+    gaps: NDArray[np.bool_]  # windows missing values inside a segment
+    lookback: int
+    sides: tuple[_Side, ...]
+
+    @classmethod
+    def of(cls, x: FloatArray, wanted: Sequence[float], lookback: int, min_count: int, cut: _Cut) -> _Series:
+        out = np.empty((len(wanted), x.shape[0] + 1))
+        valid = np.isfinite(x)
+        counts = _valid_counts(valid, lookback, cut)
+        scored = counts >= min_count
+        gaps = scored & (counts != lookback)
+        gaps[cut.columns] = False
+        sides = _sides(tuple(map(float, wanted)), lookback, min_count) if min_count <= lookback else ()
+        return cls(out, x, valid, counts, scored, gaps, lookback, sides)
+
+    def tree_jobs(self, edges: list[int]) -> list[Callable[[], None]]:
+        """The window tree of each side that uses one, segment by segment: one coin's arrays
+        stay small enough for the CPU cache (a pass over all coins at once is slower)."""
+        gap_sums = np.concatenate([[0], np.cumsum(self.gaps)]).tolist()
+        jobs: list[Callable[[], None]] = []
+        for side in self.sides:
+            levels = _levels(self.lookback, side.depth)
+            if levels is None:
+                continue
+            for lo, hi in itertools.pairwise(edges):
+                segment = slice(lo, hi + 1)
+                counts = self.counts[segment] if gap_sums[hi + 1] > gap_sums[lo] else None
+                args = (self.x[lo:hi], self.valid[lo:hi], counts, self.gaps[segment])
+                jobs.append(
+                    functools.partial(
+                        _tree_percentiles, self.out[:, segment], *args, self.lookback, side, levels
+                    )
+                )
+        return jobs
+
+    def finish(self, cut: _Cut) -> None:
+        """The windows the trees leave: cut by their segment's start (a few hundred, all
+        segments' at once: per segment, the calls' overhead outweighed the work), or all
+        of a side without a tree; then NaN where not scored."""
+        in_cut = self.scored[cut.columns]
+        cut_at, cut_starts = cut.columns[in_cut], cut.starts[in_cut]
+        for side in self.sides:
+            at, starts = cut_at, cut_starts
+            if _levels(self.lookback, side.depth) is None:  # every window sorted whole
+                at = np.flatnonzero(self.scored)
+                starts = at - self.lookback
+                starts[np.isin(at, cut_at)] = cut_starts
+            _ranked_percentiles(
+                self.out, self.x, self.valid, at, starts, self.counts[at], self.lookback, side
             )
-        # The cut windows, all segments' at once (per segment, the calls' overhead
-        # outweighed the work): a few hundred, sorted whole.
-        _ranked_percentiles(out, x, valid, cut_at, cut_starts, counts[cut_at], lookback, side)
-    np.copyto(out, np.nan, where=~scored)
+        np.copyto(self.out, np.nan, where=~self.scored)
 
 
 def _tree_percentiles(
