@@ -408,15 +408,16 @@ class _Series:
     def tree_jobs(self, edges: list[int]) -> list[Callable[[], None]]:
         """The window tree of each side that uses one, segment by segment: one coin's arrays
         stay small enough for the CPU cache (a pass over all coins at once is slower)."""
-        gap_sums = np.concatenate([[0], np.cumsum(self.gaps)]).tolist()
+        # Gap windows before each segment's first column, and in all (column n included).
+        gap_sums = np.concatenate([[0], np.cumsum(self.gaps)])[[*edges[:-1], -1]].tolist()
         jobs: list[Callable[[], None]] = []
         for side in self.sides:
             levels = _levels(self.lookback, side.depth)
             if levels is None:
                 continue
-            for lo, hi in itertools.pairwise(edges):
+            for k, (lo, hi) in enumerate(itertools.pairwise(edges)):
                 segment = slice(lo, hi + 1)
-                counts = self.counts[segment] if gap_sums[hi + 1] > gap_sums[lo] else None
+                counts = self.counts[segment] if gap_sums[k + 1] > gap_sums[k] else None
                 args = (self.x[lo:hi], self.valid[lo:hi], counts, self.gaps[segment])
                 jobs.append(
                     functools.partial(
