@@ -49,8 +49,10 @@ _LOW_BITS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
 # lookback 100 and depth 16); a size is used only when its core holds `depth` values.
 _LEVELS = (64, 16, 4)
 _QUAD = 4
+# Split the window trees between two threads (see `_run_jobs`); False keeps every call on
+# the calling thread.
 PARALLEL = True
-_PARALLEL_MIN_JOBS = 4
+_PARALLEL_MIN_BARS = 20_000  # below, a thread hand-off (~50 us) is not worth it
 _RANKED_CHUNK = 4096  # windows sorted at a time (memory: lookback floats each)
 _MISSING_KEY = np.int64(-0x7FF0_0000_0000_0001)  # the key of -inf: below every value
 
@@ -335,7 +337,8 @@ def rolling_percentile_rows(
         _Series.of(np.asarray(x, dtype=np.float64), wanted, lookback, min_count, cut)
         for x, wanted in zip(values, percentiles, strict=True)
     ]
-    _run_jobs([job for s in series for job in s.tree_jobs(edges)])
+    jobs = [job for s in series for job in s.tree_jobs(edges)]
+    _run_jobs(jobs, n * len(jobs) // max(len(edges) - 1, 1))
     # Windows without enough valid values may compute -inf - -inf: they end up NaN.
     with np.errstate(invalid="ignore"):
         for s in series:
@@ -343,11 +346,12 @@ def rolling_percentile_rows(
     return [s.out for s in series]
 
 
-def _run_jobs(jobs: list[Callable[[], None]]) -> None:
-    """Run the jobs, split between this thread and a worker when it pays off: numpy's sorts
-    and ufuncs release the GIL on arrays this large, so the two halves mostly overlap.
-    The jobs write disjoint outputs: the results do not depend on the split."""
-    worker = _worker() if len(jobs) >= _PARALLEL_MIN_JOBS else None
+def _run_jobs(jobs: list[Callable[[], None]], bars: int) -> None:
+    """Run the jobs (`bars`: their total size), split between this thread and a worker
+    thread when there is enough work: numpy's sorts, ufuncs and gathers release the GIL on
+    arrays this large, so the two halves largely overlap on 2+ free cores. The jobs write
+    disjoint outputs: the results do not depend on the split."""
+    worker = _worker() if PARALLEL and len(jobs) > 1 and bars >= _PARALLEL_MIN_BARS else None
     if worker is None:
         _run_serial(jobs)
         return
@@ -360,8 +364,8 @@ def _run_jobs(jobs: list[Callable[[], None]]) -> None:
 
 
 def _run_serial(jobs: list[Callable[[], None]]) -> None:
-    # errstate is per thread: windows without enough valid values may compute -inf - -inf
-    # (they end up NaN).
+    # errstate is per thread. Windows without enough valid values may compute -inf - -inf:
+    # they end up NaN.
     with np.errstate(invalid="ignore"):
         for job in jobs:
             job()
@@ -369,11 +373,14 @@ def _run_serial(jobs: list[Callable[[], None]]) -> None:
 
 @functools.cache
 def _worker() -> ThreadPoolExecutor | None:
-    """One worker thread for the process (created on first use), None on a single core."""
+    """The process's one worker thread (created on first use), None on a single core."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if cores < 2 or not PARALLEL:
-        return None
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="percentiles")
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="percentiles") if cores > 1 else None
+
+
+# A forked child has no copy of the worker thread: it starts its own on first use.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_worker.cache_clear)
 
 
 @dataclass(frozen=True)
