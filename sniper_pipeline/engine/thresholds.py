@@ -348,10 +348,13 @@ def rolling_percentile_rows(
 
 def _run_jobs(jobs: list[Callable[[], None]], bars: int) -> None:
     """Run the jobs (`bars`: their total size), split between this thread and a worker
-    thread when there is enough work: numpy's sorts, ufuncs and gathers release the GIL on
-    arrays this large, so the two halves largely overlap on 2+ free cores. The jobs write
-    disjoint outputs: the results do not depend on the split."""
+    thread when there is enough work and a free core: numpy's sorts, ufuncs and gathers
+    release the GIL on arrays this large (the Python glue holding it is ~15 % of a job), so
+    the two halves can overlap. The jobs write disjoint outputs: the results do not depend
+    on the split."""
     worker = _worker() if PARALLEL and len(jobs) > 1 and bars >= _PARALLEL_MIN_BARS else None
+    if worker is not None and _cores_busy():
+        worker = None
     if worker is None:
         _run_serial(jobs)
         return
@@ -371,11 +374,24 @@ def _run_serial(jobs: list[Callable[[], None]]) -> None:
             job()
 
 
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _cores_busy() -> bool:
+    """Whether other work keeps the cores busy (1-minute load average, this run included,
+    above cores - 0.5): measured, a split run then waits on its preempted half and is ~5-10 %
+    slower than one thread."""
+    try:
+        return os.getloadavg()[0] > _cores() - 0.5
+    except OSError:  # no load average on this platform
+        return False
+
+
 @functools.cache
 def _worker() -> ThreadPoolExecutor | None:
     """The process's one worker thread (created on first use), None on a single core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="percentiles") if cores > 1 else None
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="percentiles") if _cores() > 1 else None
 
 
 # A forked child has no copy of the worker thread: it starts its own on first use.

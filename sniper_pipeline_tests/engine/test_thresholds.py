@@ -176,6 +176,7 @@ def test_two_threads_give_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None
         monkeypatch.setattr(thresholds, "PARALLEL", True)
         monkeypatch.setattr(thresholds, "_PARALLEL_MIN_BARS", 0)
         monkeypatch.setattr(thresholds, "_worker", lambda: used.append(pool) or pool)
+        monkeypatch.setattr(thresholds, "_cores_busy", lambda: False)
         threaded = rolling_percentile_rows(list(values), 100, rows, 80, bounds)
     assert used  # the worker ran half the jobs
     for a, b in zip(serial, threaded, strict=True):
