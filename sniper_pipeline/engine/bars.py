@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 
 def closed_bars(bars: pd.DataFrame) -> pd.DataFrame:
@@ -22,10 +23,7 @@ def closed_bars(bars: pd.DataFrame) -> pd.DataFrame:
         )
         if not closed.all():
             frame = frame[closed]
-    ts = pd.DatetimeIndex(frame["ts"])
-    if ts.tz is None:
-        raise ValueError("bars.ts must be tz-aware (UTC bar open times)")
-    ns = ts.asi8
+    ns = _epoch_ticks(frame["ts"])
     steps = np.diff(ns)
     if (steps < 0).any():
         order = np.argsort(ns, kind="stable")
@@ -34,3 +32,13 @@ def closed_bars(bars: pd.DataFrame) -> pd.DataFrame:
     if (steps == 0).any():
         raise ValueError("bars.ts has duplicate bar times")
     return frame
+
+
+def _epoch_ticks(ts: pd.Series) -> NDArray[np.int64]:
+    """Epoch ticks (in the column's unit) of tz-aware times; raises on naive ones."""
+    if isinstance(ts.dtype, pd.DatetimeTZDtype):  # the usual column: no index built
+        return np.asarray(ts.array.asi8)
+    index = pd.DatetimeIndex(ts)
+    if index.tz is None:
+        raise ValueError("bars.ts must be tz-aware (UTC bar open times)")
+    return np.asarray(index.asi8)

@@ -32,9 +32,15 @@ class BarColumns:
 
 
 def _utc_times(frames: Sequence[pd.DataFrame]) -> pd.DatetimeIndex:
-    parts = [pd.DatetimeIndex(frame["ts"]).tz_convert("UTC") for frame in frames]
+    # Tz-aware columns hold UTC ticks: read as they are (no index per coin), else converted.
+    parts = [
+        frame["ts"].array
+        if isinstance(frame["ts"].dtype, pd.DatetimeTZDtype)
+        else pd.DatetimeIndex(frame["ts"])
+        for frame in frames
+    ]
     if len(parts) == 1:
-        return parts[0]
+        return pd.DatetimeIndex(parts[0]).tz_convert("UTC")
     unit = parts[0].unit if len({part.unit for part in parts}) == 1 else "ns"
     ticks = np.concatenate([part.as_unit(unit).asi8 for part in parts])
     return pd.DatetimeIndex(ticks.view(f"M8[{unit}]")).tz_localize("UTC")

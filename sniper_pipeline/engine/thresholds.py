@@ -18,18 +18,21 @@ How, in numpy without a loop per window (the engine asks for ~44k windows per co
 - A group of 4 is 2 pairs of windows: each pair shares the quad core plus 2 values, each
   window is its pair's core plus 1 value, and the (j+1)-th largest of a sorted list plus one
   value x is clip(x, list[j], list[j-1]). So full windows (the usual case) take a few
-  vectorised min/max (`_full_windows`). Windows with fewer valid values (series start,
-  missing data) read other ranks: each is sorted from its quad core and its 3 own values
-  (`_sorted_windows`).
-- One series and side at a time: the working arrays (~1 MB) stay in the CPU cache, and
-  freed memory is reused rather than handed back to the OS and faulted in again.
+  vectorised min/max (`_full_windows`), every window computed as if full. Windows with
+  fewer valid values (series and segment starts, missing data; a few hundred) are then
+  overwritten: each is sorted whole, all segments' at once (`_ranked_percentiles`).
+- The tree runs one series, side and segment (coin) at a time: the working arrays (~1 MB)
+  stay in the CPU cache, and freed memory is reused rather than handed back to the OS and
+  faulted in again.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +49,11 @@ _LOW_BITS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
 # lookback 100 and depth 16); a size is used only when its core holds `depth` values.
 _LEVELS = (64, 16, 4)
 _QUAD = 4
+# Split the window trees between two threads (see `_run_jobs`); False keeps every call on
+# the calling thread.
+PARALLEL = True
+_PARALLEL_MIN_BARS = 20_000  # below, a thread hand-off (~50 us) is not worth it
+_RANKED_CHUNK = 4096  # windows sorted at a time (memory: lookback floats each)
 _MISSING_KEY = np.int64(-0x7FF0_0000_0000_0001)  # the key of -inf: below every value
 
 
@@ -279,28 +287,31 @@ def _full_windows(
     return windows(plan.lower), windows(plan.upper)
 
 
-def _sorted_windows(values: FloatArray, quads: KeyArray | None, lookback: int, t: IntArray) -> FloatArray:
-    """Windows t sorted ascending, at least their `depth` largest values: the quad core's
-    largest plus the window's 3 other values (-inf filled), or the whole window."""
-    if quads is None:
-        window = values[t[:, None] + np.arange(lookback)]
-    else:
-        t0 = t - t % _QUAD
-        # Window t = its quad core + those of t0..t0+2 and t0+lookback..t0+lookback+2 inside it.
-        near = t0[:, None] + np.array([0, 1, 2, lookback, lookback + 1, lookback + 2])
-        inside = (near >= t[:, None]) & (near < t[:, None] + lookback)
-        own = np.where(inside, values[near], -np.inf)
-        window = np.concatenate([_key_values(quads[t0 // _QUAD]), own], axis=1)
-    window.sort(axis=1)
-    return window
+@dataclass(frozen=True)
+class _Cut:
+    """The windows cut short by their segment's first bar (its first `lookback` columns):
+    their columns and their windows' first positions (that bar)."""
+
+    columns: IntArray
+    starts: IntArray
+
+    @classmethod
+    def of(cls, edges: Sequence[int], lookback: int) -> _Cut:
+        ends = [*edges[1:-1], edges[-1] + 1]  # column n is the last segment's
+        spans = [(lo, min(lo + lookback, end)) for lo, end in zip(edges, ends, strict=False)]
+        return cls(
+            np.concatenate([np.arange(lo, hi) for lo, hi in spans]),
+            np.concatenate([np.full(hi - lo, lo) for lo, hi in spans]),
+        )
 
 
-def _valid_counts(valid: NDArray[np.bool_], lookback: int) -> NDArray[np.int64]:
-    """Valid values in each window valid[t-lookback:t], t = 0..n."""
+def _valid_counts(valid: NDArray[np.bool_], lookback: int, cut: _Cut) -> NDArray[np.int64]:
+    """Valid values in each window, t = 0..n: valid[t-lookback:t], not before the segment."""
     cum = np.zeros(valid.shape[0] + 1, dtype=np.int64)
     np.cumsum(valid, out=cum[1:])
     counts = cum.copy()
     counts[lookback:] -= cum[: max(cum.shape[0] - lookback, 0)]
+    counts[cut.columns] = cum[cut.columns] - cum[cut.starts]
     return counts
 
 
@@ -319,95 +330,252 @@ def rolling_percentile_rows(
     column n is the last segment's snapshot (the others' are not kept).
     """
     min_count = max(min_valid, 1)
-    out = []
+    n = len(values[0]) if values else 0
+    edges = [0, n] if bounds is None else list(bounds)
+    cut = _Cut.of(edges, lookback)
+    series = [
+        _Series.of(np.asarray(x, dtype=np.float64), wanted, lookback, min_count, cut)
+        for x, wanted in zip(values, percentiles, strict=True)
+    ]
+    jobs = [job for s in series for job in s.tree_jobs(edges)]
+    _run_jobs(jobs, n * len(jobs) // max(len(edges) - 1, 1))
     # Windows without enough valid values may compute -inf - -inf: they end up NaN.
     with np.errstate(invalid="ignore"):
-        for series, wanted in zip(values, percentiles, strict=True):
-            x = np.asarray(series, dtype=np.float64)
-            result = np.empty((len(wanted), x.shape[0] + 1))
-            edges = [0, x.shape[0]] if bounds is None else list(bounds)
-            # Segment by segment, in order: each fills its bars and its snapshot column, which
-            # is the next segment's first column and so overwritten by it. One coin's arrays
-            # stay small enough for the CPU cache (a pass over all coins at once is slower).
-            for lo, hi in itertools.pairwise(edges):
-                _series_percentiles(result[:, lo : hi + 1], x[lo:hi], lookback, wanted, min_count)
-            out.append(result)
-    return out
+        for s in series:
+            s.finish(cut)
+    return [s.out for s in series]
 
 
-def _series_percentiles(
-    out: FloatArray, x: FloatArray, lookback: int, wanted: Sequence[float], min_count: int
-) -> None:
-    """Fill out (percentiles, n + 1) with the rolling percentiles of one series.
+def _run_jobs(jobs: list[Callable[[], None]], bars: int) -> None:
+    """Run the jobs (`bars`: their total size), split between this thread and a worker
+    thread when there is enough work and a free core: numpy's sorts, ufuncs and gathers
+    release the GIL on arrays this large (the Python glue holding it is ~15 % of a job), so
+    the two halves can overlap. The jobs write disjoint outputs: the results do not depend
+    on the split."""
+    worker = _worker() if PARALLEL and len(jobs) > 1 and bars >= _PARALLEL_MIN_BARS else None
+    if worker is not None and _cores_busy():
+        worker = None
+    if worker is None:
+        _run_serial(jobs)
+        return
+    # Alternate: neighbouring jobs (the same series and side) are about the same size.
+    future = worker.submit(_run_serial, jobs[1::2])
+    try:
+        _run_serial(jobs[::2])
+    finally:
+        future.result()
+
+
+def _run_serial(jobs: list[Callable[[], None]]) -> None:
+    # errstate is per thread. Windows without enough valid values may compute -inf - -inf:
+    # they end up NaN.
+    with np.errstate(invalid="ignore"):
+        for job in jobs:
+            job()
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _cores_busy() -> bool:
+    """Whether other work keeps the cores busy (1-minute load average, this run included,
+    above cores - 0.5): measured, a split run then waits on its preempted half and is ~5-10 %
+    slower than one thread."""
+    try:
+        return os.getloadavg()[0] > _cores() - 0.5
+    except OSError:  # no load average on this platform
+        return False
+
+
+@functools.cache
+def _worker() -> ThreadPoolExecutor | None:
+    """The process's one worker thread (created on first use), None on a single core."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="percentiles") if _cores() > 1 else None
+
+
+# A forked child has no copy of the worker thread: it starts its own on first use.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_worker.cache_clear)
+
+
+@dataclass(frozen=True)
+class _Series:
+    """One series' rolling percentiles: `out` (percentiles, n + 1), filled by its tree jobs
+    (any order: they write disjoint columns, but for each segment's last column, which is
+    the next one's first and NaN) and then by `finish`.
 
     Every column is written (each percentile is on one side, a side writes every scored
-    window and the rest become NaN), so `out` may come uninitialised."""
-    if min_count > lookback:
-        out.fill(np.nan)
-        return
-    valid = np.isfinite(x)
-    counts = _valid_counts(valid, lookback)
-    scored = counts >= min_count
-    for side in _sides(tuple(map(float, wanted)), lookback, min_count):
-        _side_percentiles(out, x, valid, counts, scored, lookback, side)
-    np.copyto(out, np.nan, where=~scored)
+    window and the rest become NaN), so `out` starts uninitialised."""
+
+    out: FloatArray
+    x: FloatArray
+    valid: NDArray[np.bool_]
+    counts: NDArray[np.int64]
+    scored: NDArray[np.bool_]
+    gaps: NDArray[np.bool_]  # windows missing values inside a segment
+    lookback: int
+    sides: tuple[_Side, ...]
+
+    @classmethod
+    def of(cls, x: FloatArray, wanted: Sequence[float], lookback: int, min_count: int, cut: _Cut) -> _Series:
+        out = np.empty((len(wanted), x.shape[0] + 1))
+        valid = np.isfinite(x)
+        counts = _valid_counts(valid, lookback, cut)
+        scored = counts >= min_count
+        gaps = scored & (counts != lookback)
+        gaps[cut.columns] = False
+        sides = _sides(tuple(map(float, wanted)), lookback, min_count) if min_count <= lookback else ()
+        return cls(out, x, valid, counts, scored, gaps, lookback, sides)
+
+    def tree_jobs(self, edges: list[int]) -> list[Callable[[], None]]:
+        """The window tree of each side that uses one, segment by segment: one coin's arrays
+        stay small enough for the CPU cache (a pass over all coins at once is slower)."""
+        # Gap windows before each segment's first column, and in all (column n included).
+        gap_sums = np.concatenate([[0], np.cumsum(self.gaps)])[[*edges[:-1], -1]].tolist()
+        jobs: list[Callable[[], None]] = []
+        for side in self.sides:
+            levels = _levels(self.lookback, side.depth)
+            if levels is None:
+                continue
+            for k, (lo, hi) in enumerate(itertools.pairwise(edges)):
+                segment = slice(lo, hi + 1)
+                counts = self.counts[segment] if gap_sums[k + 1] > gap_sums[k] else None
+                args = (self.x[lo:hi], self.valid[lo:hi], counts, self.gaps[segment])
+                jobs.append(
+                    functools.partial(
+                        _tree_percentiles, self.out[:, segment], *args, self.lookback, side, levels
+                    )
+                )
+        return jobs
+
+    def finish(self, cut: _Cut) -> None:
+        """The windows the trees leave: cut by their segment's start (a few hundred, all
+        segments' at once: per segment, the calls' overhead outweighed the work), or all
+        of a side without a tree; then NaN where not scored."""
+        in_cut = self.scored[cut.columns]
+        cut_at, cut_starts = cut.columns[in_cut], cut.starts[in_cut]
+        for side in self.sides:
+            at, starts = cut_at, cut_starts
+            if _levels(self.lookback, side.depth) is None:  # every window sorted whole
+                at = np.flatnonzero(self.scored)
+                starts = at - self.lookback
+                starts[np.isin(at, cut_at)] = cut_starts
+            _ranked_percentiles(
+                self.out, self.x, self.valid, at, starts, self.counts[at], self.lookback, side
+            )
+        np.copyto(self.out, np.nan, where=~self.scored)
 
 
-def _side_percentiles(
+def _tree_percentiles(
     out: FloatArray,
     x: FloatArray,
     valid: NDArray[np.bool_],
-    counts: NDArray[np.int64],
-    scored: NDArray[np.bool_],
+    counts: NDArray[np.int64] | None,
+    gaps: NDArray[np.bool_],
     lookback: int,
     side: _Side,
+    levels: list[int],
 ) -> None:
-    """Fill out[side.columns] (percentiles, n + 1) for one series."""
+    """Fill out[side.columns] (percentiles, n + 1) for one segment: the windows `gaps`
+    (when `counts` is given) from their counts, every other as if full of valid values."""
     n = x.shape[0]
-    levels = _levels(lookback, side.depth)
-    group = levels[0] if levels else _QUAD
+    group = levels[0]
     span = -(-(n + 1) // group) * group
     # Window t is values[t : t + lookback]: -inf where missing and around the series; the
     # bottom side reads the negated values.
     values = np.full(lookback + span + group, -np.inf)
     np.copyto(values[lookback : lookback + n], x if side.from_top else -x, where=valid)
-    quads = None
-    if levels is None:
-        others = np.flatnonzero(scored)
-    else:
-        quads = _quad_tops(_order_keys(values), lookback, levels, side.depth, n + 1)
-        a, b = _full_windows(values, quads, lookback, side.full)
-        if not side.from_top:  # back from the negated values
-            np.negative(a, out=a)
-            np.negative(b, out=b)
-        result = _lerp(a, b, side.full.gamma)
-        target = out[side.columns]
-        for i in range(_QUAD):
-            part = target[:, i::_QUAD]
-            part[...] = result[i, :, : part.shape[1]]
-        if isinstance(side.columns, list):  # fancy indexing gave a copy
-            out[side.columns] = target
-        partial = scored & (counts != lookback)
-        # A window missing a few values (-inf, at its bottom) mostly reads the full windows'
-        # ranks from its top: those values are right, only the weight differs.
-        same = partial & side.full_ranks[counts]
-        if same.any():
-            at = np.flatnonzero(same)
-            rows, groups = at % _QUAD, at // _QUAD
-            weight = side.gamma[counts[at]]
-            columns = np.arange(out.shape[0])[side.columns]
-            out[columns[:, None], at] = _lerp(a[rows, :, groups], b[rows, :, groups], weight).T
-        # The others read other ranks.
-        others = np.flatnonzero(partial & ~same)
+    quads = _quad_tops(_order_keys(values), lookback, levels, side.depth, n + 1)
+    a, b = _full_windows(values, quads, lookback, side.full)
+    if not side.from_top:  # back from the negated values
+        np.negative(a, out=a)
+        np.negative(b, out=b)
+    result = _lerp(a, b, side.full.gamma)
+    target = out[side.columns]
+    for i in range(_QUAD):
+        part = target[:, i::_QUAD]
+        part[...] = result[i, :, : part.shape[1]]
+    if isinstance(side.columns, list):  # fancy indexing gave a copy
+        out[side.columns] = target
+    if counts is not None:
+        _gap_percentiles(out, values, quads, a, b, counts, gaps, lookback, side)
+
+
+def _gap_percentiles(
+    out: FloatArray,
+    values: FloatArray,
+    quads: KeyArray,
+    a: FloatArray,
+    b: FloatArray,
+    counts: NDArray[np.int64],
+    gaps: NDArray[np.bool_],
+    lookback: int,
+    side: _Side,
+) -> None:
+    """Overwrite the windows `gaps` of one segment (`_tree_percentiles`' arrays)."""
+    columns = np.arange(out.shape[0])[side.columns]
+    # A window missing a few values (-inf, at its bottom) mostly reads the full windows'
+    # ranks from its top: those values are right, only the weight differs.
+    same = gaps & side.full_ranks[counts]
+    if same.any():
+        at = np.flatnonzero(same)
+        rows, groups = at % _QUAD, at // _QUAD
+        weight = side.gamma[counts[at]]
+        out[columns[:, None], at] = _lerp(a[rows, :, groups], b[rows, :, groups], weight).T
+    # The others read other ranks: sorted from their quad core's largest and own values.
+    others = np.flatnonzero(gaps & ~same)
     if others.size:
         ranked = _sorted_windows(values, quads, lookback, others)
         top, c, at = ranked.shape[1] - 1, counts[others], np.arange(others.shape[0])[:, None]
-        a, b = ranked[at, top - side.rank_lower[c]], ranked[at, top - side.rank_upper[c]]
+        lower, upper = ranked[at, top - side.rank_lower[c]], ranked[at, top - side.rank_upper[c]]
+        if not side.from_top:
+            np.negative(lower, out=lower)
+            np.negative(upper, out=upper)
+        out[columns[:, None], others] = _lerp(lower, upper, side.gamma[c]).T
+
+
+def _sorted_windows(values: FloatArray, quads: KeyArray, lookback: int, t: IntArray) -> FloatArray:
+    """Windows t sorted ascending, at least their `depth` largest values: the quad core's
+    largest plus the window's 3 other values (-inf filled)."""
+    t0 = t - t % _QUAD
+    # Window t = its quad core + those of t0..t0+2 and t0+lookback..t0+lookback+2 inside it.
+    near = t0[:, None] + np.array([0, 1, 2, lookback, lookback + 1, lookback + 2])
+    inside = (near >= t[:, None]) & (near < t[:, None] + lookback)
+    own = np.where(inside, values[near], -np.inf)
+    window = np.concatenate([_key_values(quads[t0 // _QUAD]), own], axis=1)
+    window.sort(axis=1)
+    return window
+
+
+def _ranked_percentiles(
+    out: FloatArray,
+    x: FloatArray,
+    valid: NDArray[np.bool_],
+    at: IntArray,
+    starts: IntArray,
+    counts: NDArray[np.int64],
+    lookback: int,
+    side: _Side,
+) -> None:
+    """Fill out[side.columns] at columns `at` from their sorted windows x[starts:at]
+    (`starts` and `counts` per window)."""
+    columns = np.arange(out.shape[0])[side.columns]
+    top = lookback - 1
+    for chunk in range(0, at.shape[0], _RANKED_CHUNK):
+        t, first, c = (v[chunk : chunk + _RANKED_CHUNK] for v in (at, starts, counts))
+        position = t[:, None] + np.arange(-lookback, 0)
+        keep = position >= first[:, None]
+        position = np.maximum(position, 0)  # indexable; those are not kept
+        keep &= valid[position]
+        window = np.where(keep, x[position] if side.from_top else -x[position], -np.inf)
+        window.sort(axis=1)  # the valid values on top, -inf below
+        rows = np.arange(t.shape[0])[:, None]
+        a, b = window[rows, top - side.rank_lower[c]], window[rows, top - side.rank_upper[c]]
         if not side.from_top:
             np.negative(a, out=a)
             np.negative(b, out=b)
-        columns = np.arange(out.shape[0])[side.columns]
-        out[columns[:, None], others] = _lerp(a, b, side.gamma[c]).T
+        out[columns[:, None], t] = _lerp(a, b, side.gamma[c]).T
 
 
 def rolling_percentiles(

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from sniper_pipeline.engine import rolling_percentiles, window_percentiles
+from sniper_pipeline.engine import rolling_percentiles, thresholds, window_percentiles
 from sniper_pipeline.engine.thresholds import _key_values, _order_keys, rolling_percentile_rows
 
 PERCENTILES = (85.0, 95.0, 99.0, 15.0, 5.0, 1.0)
@@ -137,19 +138,49 @@ def test_rows_equal_one_series_at_a_time() -> None:
         np.testing.assert_array_equal(got[series].T, want)
 
 
-def test_segments_never_see_each_other() -> None:
+@pytest.mark.parametrize(
+    ("lookback", "min_valid", "percentiles"),
+    [
+        (100, 80, PERCENTILES),  # the window tree, cut windows sorted whole
+        (100, 5, (50.0, 40.0, 60.0)),  # every window sorted whole
+        (30, 3, PERCENTILES),  # short windows: short segments scored too
+    ],
+)
+def test_segments_never_see_each_other(lookback: int, min_valid: int, percentiles: tuple[float, ...]) -> None:
     """Coins laid end to end (`bounds`): each segment's rows equal a run on it alone."""
     rng = np.random.default_rng(8)
-    lengths = [700, 90, 1, 450]
+    lengths = [700, 90, 1, 450, 20]
     values = rng.lognormal(size=sum(lengths))
     values[rng.random(values.shape[0]) < 0.1] = np.nan
     bounds = np.cumsum([0, *lengths]).tolist()
-    (got,) = rolling_percentile_rows([values], 100, [PERCENTILES], 80, bounds)
-    assert got.shape == (len(PERCENTILES), values.shape[0] + 1)
+    (got,) = rolling_percentile_rows([values], lookback, [percentiles], min_valid, bounds)
+    assert got.shape == (len(percentiles), values.shape[0] + 1)
     for lo, hi in itertools.pairwise(bounds):
-        want = rolling_percentiles(values[lo:hi], 100, PERCENTILES, 80)
+        want = rolling_percentiles(values[lo:hi], lookback, percentiles, min_valid)
         np.testing.assert_array_equal(got[:, lo:hi].T, want[:-1])
     np.testing.assert_array_equal(got[:, -1], want[-1])  # the last segment's snapshot
+
+
+def test_two_threads_give_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window trees split between this thread and a worker: the same rows, bit for bit."""
+    rng = np.random.default_rng(9)
+    lengths = [3000, 2500, 4000, 120]
+    values = rng.lognormal(size=(2, sum(lengths)))
+    values[1, rng.random(sum(lengths)) < 0.05] = np.nan
+    bounds = np.cumsum([0, *lengths]).tolist()
+    rows = [HIGH, PERCENTILES]
+    monkeypatch.setattr(thresholds, "PARALLEL", False)
+    serial = rolling_percentile_rows(list(values), 100, rows, 80, bounds)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        used = []
+        monkeypatch.setattr(thresholds, "PARALLEL", True)
+        monkeypatch.setattr(thresholds, "_PARALLEL_MIN_BARS", 0)
+        monkeypatch.setattr(thresholds, "_worker", lambda: used.append(pool) or pool)
+        monkeypatch.setattr(thresholds, "_cores_busy", lambda: False)
+        threaded = rolling_percentile_rows(list(values), 100, rows, 80, bounds)
+    assert used  # the worker ran half the jobs
+    for a, b in zip(serial, threaded, strict=True):
+        np.testing.assert_array_equal(a.view(np.int64), b.view(np.int64))
 
 
 def test_order_keys_sort_like_the_floats() -> None:
