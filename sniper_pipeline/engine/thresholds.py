@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,10 +47,6 @@ _LOW_BITS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
 # lookback 100 and depth 16); a size is used only when its core holds `depth` values.
 _LEVELS = (64, 16, 4)
 _QUAD = 4
-# Split the window trees between two threads (see `_run_jobs`); False keeps every call on
-# the calling thread.
-PARALLEL = True
-_PARALLEL_MIN_BARS = 20_000  # below, a thread hand-off (~50 us) is not worth it
 _RANKED_CHUNK = 4096  # windows sorted at a time (memory: lookback floats each)
 _MISSING_KEY = np.int64(-0x7FF0_0000_0000_0001)  # the key of -inf: below every value
 
@@ -337,66 +331,15 @@ def rolling_percentile_rows(
         _Series.of(np.asarray(x, dtype=np.float64), wanted, lookback, min_count, cut)
         for x, wanted in zip(values, percentiles, strict=True)
     ]
-    jobs = [job for s in series for job in s.tree_jobs(edges)]
-    _run_jobs(jobs, n * len(jobs) // max(len(edges) - 1, 1))
     # Windows without enough valid values may compute -inf - -inf: they end up NaN.
     with np.errstate(invalid="ignore"):
+        # (Split between two threads, the tree jobs were never faster on the shared 2-core
+        # machine: other work preempts one half and the run waits for it.)
+        for job in [job for s in series for job in s.tree_jobs(edges)]:
+            job()
         for s in series:
             s.finish(cut)
     return [s.out for s in series]
-
-
-def _run_jobs(jobs: list[Callable[[], None]], bars: int) -> None:
-    """Run the jobs (`bars`: their total size), split between this thread and a worker
-    thread when there is enough work and a free core: numpy's sorts, ufuncs and gathers
-    release the GIL on arrays this large (the Python glue holding it is ~15 % of a job), so
-    the two halves can overlap. The jobs write disjoint outputs: the results do not depend
-    on the split."""
-    worker = _worker() if PARALLEL and len(jobs) > 1 and bars >= _PARALLEL_MIN_BARS else None
-    if worker is not None and _cores_busy():
-        worker = None
-    if worker is None:
-        _run_serial(jobs)
-        return
-    # Alternate: neighbouring jobs (the same series and side) are about the same size.
-    future = worker.submit(_run_serial, jobs[1::2])
-    try:
-        _run_serial(jobs[::2])
-    finally:
-        future.result()
-
-
-def _run_serial(jobs: list[Callable[[], None]]) -> None:
-    # errstate is per thread. Windows without enough valid values may compute -inf - -inf:
-    # they end up NaN.
-    with np.errstate(invalid="ignore"):
-        for job in jobs:
-            job()
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _cores_busy() -> bool:
-    """Whether other work keeps the cores busy (1-minute load average, this run included,
-    above cores - 0.5): measured, a split run then waits on its preempted half and is ~5-10 %
-    slower than one thread."""
-    try:
-        return os.getloadavg()[0] > _cores() - 0.5
-    except OSError:  # no load average on this platform
-        return False
-
-
-@functools.cache
-def _worker() -> ThreadPoolExecutor | None:
-    """The process's one worker thread (created on first use), None on a single core."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="percentiles") if _cores() > 1 else None
-
-
-# A forked child has no copy of the worker thread: it starts its own on first use.
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_worker.cache_clear)
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,11 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from sniper_pipeline.engine import rolling_percentiles, thresholds, window_percentiles
+from sniper_pipeline.engine import rolling_percentiles, window_percentiles
 from sniper_pipeline.engine.thresholds import _key_values, _order_keys, rolling_percentile_rows
 
 PERCENTILES = (85.0, 95.0, 99.0, 15.0, 5.0, 1.0)
@@ -159,28 +158,6 @@ def test_segments_never_see_each_other(lookback: int, min_valid: int, percentile
         want = rolling_percentiles(values[lo:hi], lookback, percentiles, min_valid)
         np.testing.assert_array_equal(got[:, lo:hi].T, want[:-1])
     np.testing.assert_array_equal(got[:, -1], want[-1])  # the last segment's snapshot
-
-
-def test_two_threads_give_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The window trees split between this thread and a worker: the same rows, bit for bit."""
-    rng = np.random.default_rng(9)
-    lengths = [3000, 2500, 4000, 120]
-    values = rng.lognormal(size=(2, sum(lengths)))
-    values[1, rng.random(sum(lengths)) < 0.05] = np.nan
-    bounds = np.cumsum([0, *lengths]).tolist()
-    rows = [HIGH, PERCENTILES]
-    monkeypatch.setattr(thresholds, "PARALLEL", False)
-    serial = rolling_percentile_rows(list(values), 100, rows, 80, bounds)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        used = []
-        monkeypatch.setattr(thresholds, "PARALLEL", True)
-        monkeypatch.setattr(thresholds, "_PARALLEL_MIN_BARS", 0)
-        monkeypatch.setattr(thresholds, "_worker", lambda: used.append(pool) or pool)
-        monkeypatch.setattr(thresholds, "_cores_busy", lambda: False)
-        threaded = rolling_percentile_rows(list(values), 100, rows, 80, bounds)
-    assert used  # the worker ran half the jobs
-    for a, b in zip(serial, threaded, strict=True):
-        np.testing.assert_array_equal(a.view(np.int64), b.view(np.int64))
 
 
 def test_order_keys_sort_like_the_floats() -> None:
