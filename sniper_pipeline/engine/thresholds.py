@@ -333,8 +333,8 @@ def rolling_percentile_rows(
     ]
     # Windows without enough valid values may compute -inf - -inf: they end up NaN.
     with np.errstate(invalid="ignore"):
-        # (Split between two threads, the tree jobs were never faster on the shared 2-core
-        # machine: other work preempts one half and the run waits for it.)
+        # One thread: split between two, the jobs were faster only on an idle machine (on a
+        # busy one the run waits for its preempted half).
         for job in [job for s in series for job in s.tree_jobs(edges)]:
             job()
         for s in series:
