@@ -34,21 +34,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from a checkout
 
 from sniper_pipeline.engine import EngineParams, run_engine_many  # noqa: E402
+from sniper_pipeline.engine.columns import FLOAT_VALUE_COLUMNS  # noqa: E402
 from sniper_pipeline.engine.metrics import THRESHOLD_SPECS, metric_values  # noqa: E402
 from sniper_pipeline.engine.thresholds import rolling_percentile_rows  # noqa: E402
 from sniper_pipeline.replay.bars import RECORDED_COINS, build_bars  # noqa: E402
 
-METRIC_COLUMNS = (
-    "funding_bps_8h",
-    "funding_abs_bps_8h",
-    "oi",
-    "oi_roc_pct",
-    "liq_long_usd",
-    "liq_short_usd",
-    "liq_total_usd",
-    "liq_polarity",
-    "taker_ratio",
-)
+# The engine's float inputs but the price (the bootstrap copies rows of every layer).
+METRIC_COLUMNS = tuple(name for name in FLOAT_VALUE_COLUMNS if name != "close_usd")
 
 
 def default_data_dir() -> Path:
