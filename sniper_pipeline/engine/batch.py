@@ -25,7 +25,7 @@ class BarColumns:
     coins: tuple[str, ...]
     intervals: tuple[str, ...]
     segments: Segments  # coin k's bars
-    ts: pd.DatetimeIndex  # UTC bar open times
+    ts: pd.DatetimeIndex  # UTC bar open times, in ns
     floats: dict[str, FloatArray]  # FLOAT_VALUE_COLUMNS, all-NaN when absent; our own copies
     oi_unit: NDArray[np.object_] | None  # None when no coin has the column
     flags: dict[str, pd.arrays.BooleanArray]  # FLAG_COLUMNS, NA when absent
@@ -39,11 +39,12 @@ def _utc_times(frames: Sequence[pd.DataFrame]) -> pd.DatetimeIndex:
         else pd.DatetimeIndex(frame["ts"])
         for frame in frames
     ]
+    # Always nanoseconds: episode ids and dedup keys are formatted from ns ticks, and a driver
+    # may hand back microseconds.
     if len(parts) == 1:
-        return pd.DatetimeIndex(parts[0]).tz_convert("UTC")
-    unit = parts[0].unit if len({part.unit for part in parts}) == 1 else "ns"
-    ticks = np.concatenate([part.as_unit(unit).asi8 for part in parts])
-    return pd.DatetimeIndex(ticks.view(f"M8[{unit}]")).tz_localize("UTC")
+        return pd.DatetimeIndex(parts[0]).tz_convert("UTC").as_unit("ns")
+    ticks = np.concatenate([part.as_unit("ns").asi8 for part in parts])
+    return pd.DatetimeIndex(ticks.view("M8[ns]")).tz_localize("UTC")
 
 
 def _object_column(frames: Sequence[pd.DataFrame], name: str) -> NDArray[np.object_] | None:

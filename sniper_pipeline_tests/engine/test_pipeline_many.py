@@ -50,3 +50,17 @@ def test_many_refuses_bars_of_another_coin() -> None:
         run_engine_many({"BTC": golden_bars(0)})
     with pytest.raises(ValueError, match="no closed bars and no state"):
         run_engine_many({"G0": golden_bars(0).iloc[:0]})
+
+
+@pytest.mark.parametrize("unit", ["us", "ms", "s"])
+def test_bar_times_in_another_unit_give_the_same_ids_and_keys(unit: str) -> None:
+    """A warehouse driver may hand back microsecond (or coarser) timestamps: episode ids and
+    dedup keys name the same UTC times as with nanoseconds."""
+    params = EngineParams()
+    ns = {"G0": golden_bars(0)}
+    other = {"G0": ns["G0"].assign(ts=ns["G0"]["ts"].dt.as_unit(unit))}
+    expected, got = run_engine_many(ns, params), run_engine_many(other, params)
+    assert len(expected.events) > 0 and expected.events["episode_id"].str.startswith("G0|20").all()
+    for column in ("episode_id", "dedup_key"):
+        assert got.events[column].tolist() == expected.events[column].tolist()
+    assert got.signals["episode_id"].tolist() == expected.signals["episode_id"].tolist()
