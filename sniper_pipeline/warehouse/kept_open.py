@@ -66,23 +66,17 @@ def kept_open(location: WarehouseLocation) -> Iterator[None]:
 @contextmanager
 def released(location: WarehouseLocation) -> Iterator[None]:
     """Let go of the file for the block (another process needs it), then hold it again."""
-    held = _held.get(_key(location)) if location.is_file else None
-    if held is None:
-        yield
-        return
     with _lock:
-        _close(held)
+        held = _held.get(_key(location)) if location.is_file else None
+        if held is not None:
+            _close(held)
     try:
         yield
     finally:
-        with _lock:
-            if held.holders > 0 and held.connection is None:
-                held.connection = held.engine.connect()
-
-
-def is_held(location: WarehouseLocation) -> bool:
-    held = _held.get(_key(location)) if location.is_file else None
-    return held is not None and held.connection is not None
+        if held is not None:
+            with _lock:
+                if held.holders > 0 and held.connection is None:
+                    held.connection = held.engine.connect()
 
 
 def _close(held: _Held) -> None:

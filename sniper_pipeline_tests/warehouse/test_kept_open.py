@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from sniper_pipeline.warehouse.engine import make_engine
-from sniper_pipeline.warehouse.kept_open import is_held, kept_open, released
+from sniper_pipeline.warehouse.kept_open import kept_open, released
 from sniper_pipeline.warehouse.run_lock import WarehouseBusyError
 from sniper_pipeline.warehouse.url import warehouse_location
 
@@ -59,30 +59,28 @@ def test_the_file_is_held_for_the_block_and_let_go_for_another_process(warehouse
     location = warehouse_location(f"duckdb:///{warehouse_file}")
     with kept_open(location):
         with kept_open(location):  # nested holders share the one connection
-            assert is_held(location)
-        assert is_held(location)
+            pass
         with other_process(warehouse_file) as got:
-            assert got == "locked"
-        with released(location):
-            assert not is_held(location)
-            with other_process(warehouse_file) as got:
-                assert got == "open"
-        assert is_held(location)
+            assert got == "locked"  # still held by the outer holder
+        with released(location), other_process(warehouse_file) as got:
+            assert got == "open"
+        with other_process(warehouse_file) as got:
+            assert got == "locked"  # held again after the release
         # Engines of this process still work while the file is held, and see each other's writes.
         engine = make_engine(location)
         with engine.begin() as conn:
             conn.execute(text("create table t as select 42 as x"))
         with make_engine(location, create_tables=False).connect() as conn:
             assert conn.execute(text("select x from t")).scalar() == 42
-    assert not is_held(location)
     with other_process(warehouse_file) as got:
         assert got == "open"
 
 
-def test_postgresql_and_memory_locations_are_left_alone() -> None:
+def test_postgresql_locations_are_left_alone() -> None:
+    # Nothing to hold: no connection is attempted (this server does not exist).
     location = warehouse_location("postgresql+psycopg://u:p@127.0.0.1:1/none")
     with kept_open(location), released(location):
-        assert not is_held(location)
+        pass
 
 
 def test_a_connect_waits_for_another_process_to_let_go(warehouse_file: Path) -> None:
