@@ -22,6 +22,7 @@ from sniper_pipeline.coinglass.client import CoinGlassClient
 from sniper_pipeline.ingest.layers import LAYER_TABLES, LayerIngest
 from sniper_pipeline.ingest.sources import CoinPlan, ResolvedSource, load_manifest, plan_from_manifest
 from sniper_pipeline.quality.validate import validate_frame
+from sniper_pipeline.replay.faults import Fault
 from sniper_pipeline.replay.recordings import recordings_end
 from sniper_pipeline.replay.server import ReplayServer
 from sniper_pipeline.settings.coins import load_coins
@@ -306,6 +307,7 @@ def outbox_duplicates(engine: Engine) -> int:
 class RunOutcome:
     success: bool
     failures: list[str]  # "step: message" of each failed step
+    fired: list[tuple[str, Fault]]  # the faults the server answered with: (path, fault)
 
 
 # Events on this many last bars are sent (the shipped 2 sends none of the unseen recordings'):
@@ -374,6 +376,7 @@ class PipelineHarness:
         )
         job = build_defs(runtime).resolve_job_def("coin_scan_job")
         self.server.set_faults(faults)
+        injector = self.server.injector
         try:
             result = job.execute_in_process(
                 partition_key=COIN, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
@@ -385,7 +388,7 @@ class PipelineHarness:
             data = event.step_failure_data if event.is_step_failure else None
             if data is not None:
                 failures.append(f"{event.step_key}: {error_text(data.error)}")
-        return RunOutcome(result.success, failures)
+        return RunOutcome(result.success, failures, list(injector.fired))
 
 
 def error_text(error: Any) -> str:
