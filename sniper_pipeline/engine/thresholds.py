@@ -212,12 +212,12 @@ def _quad_tops(keys: KeyArray, lookback: int, levels: list[int], depth: int, win
     positions: the core's left neighbours from t0+b'-1+i*b' and its right ones up to
     t0+lookback+i*b', i.e. a window with stride b' over the b - b' positions left of the core
     and the b - b' right of it. The sub-core's largest keys are among the core's and those,
-    so each level sorts rows of depth + b - b' keys.
+    so each level sorts rows of depth + b - b' keys (at least 32: more of the core's largest).
     """
     first = levels[0]
     groups = -(-windows // first)
     core = _strided(keys, first - 1, (groups, lookback - first + 1), (first, 1))
-    tops = _largest(np.sort(core, axis=1), depth)
+    ranked = np.sort(core, axis=1)  # ascending: the largest keys last
     for size, sub in itertools.pairwise(levels):
         added, fan = size - sub, size // sub
         around = np.concatenate(
@@ -227,16 +227,17 @@ def _quad_tops(keys: KeyArray, lookback: int, levels: list[int], depth: int, win
             ],
             axis=1,
         )
-        # Rows of 17..31 keys are padded to 32 (-inf): numpy sorts those faster.
+        # Rows of 17..31 keys are widened to 32: numpy sorts those faster. The extra keys are
+        # the core's next largest (sorted last level; -inf when it had none): they belong to
+        # the sub-core too, so its `depth` largest are unchanged.
         width = max(depth + added, 32 if depth + added < 32 else 0)
         merged = np.empty((groups, fan, width), dtype=np.int64)
-        merged[:, :, : width - depth - added] = _MISSING_KEY
-        merged[:, :, width - depth - added : width - added] = tops[:, None, :]
+        merged[:, :, : width - added] = _largest(ranked, width - added)[:, None, :]
         merged[:, :, width - added :] = _strided(around, 0, (groups, fan, added), (2 * added, sub, 1))
         merged.sort(axis=2)  # in place: np.sort would copy first
         groups *= fan
-        tops = merged[:, :, width - depth :].reshape(groups, depth)
-    return tops
+        ranked = merged.reshape(groups, width)
+    return ranked[:, ranked.shape[1] - depth :]
 
 
 def _full_windows(
