@@ -389,8 +389,8 @@ class _Series:
     def tree_jobs(self, edges: list[int]) -> list[Callable[[], None]]:
         """The window tree of each side that uses one, segment by segment: one coin's arrays
         stay small enough for the CPU cache (a pass over all coins at once is slower)."""
-        # Gap windows before each segment's first column, and in all (column n included).
-        gap_sums = np.concatenate([[0], np.cumsum(self.gaps)])[[*edges[:-1], -1]].tolist()
+        # Segments with gap windows (column n included in the last).
+        has_gaps = [bool(self.gaps[lo : hi + 1].any()) for lo, hi in itertools.pairwise(edges)]
         jobs: list[Callable[[], None]] = []
         for side in self.sides:
             levels = _levels(self.lookback, side.depth)
@@ -398,7 +398,7 @@ class _Series:
                 continue
             for k, (lo, hi) in enumerate(itertools.pairwise(edges)):
                 segment = slice(lo, hi + 1)
-                counts = self.counts[segment] if gap_sums[k + 1] > gap_sums[k] else None
+                counts = self.counts[segment] if has_gaps[k] else None
                 args = (self.x[lo:hi], self.valid[lo:hi], counts, self.gaps[segment])
                 jobs.append(
                     functools.partial(
@@ -473,20 +473,20 @@ def _gap_percentiles(
 ) -> None:
     """Overwrite the windows `gaps` of one segment (`_tree_percentiles`' arrays)."""
     columns = np.arange(out.shape[0])[side.columns]
+    at = np.flatnonzero(gaps)
+    c = counts[at]
     # A window missing a few values (-inf, at its bottom) mostly reads the full windows'
     # ranks from its top: those values are right, only the weight differs.
-    same = gaps & side.full_ranks[counts]
+    same = side.full_ranks[c]
     if same.any():
-        at = np.flatnonzero(same)
-        rows, groups = at % _QUAD, at // _QUAD
-        weight = side.gamma[counts[at]]
-        out[columns[:, None], at] = _lerp(a[rows, :, groups], b[rows, :, groups], weight).T
+        groups, rows = np.divmod(at[same], _QUAD)
+        out[columns[:, None], at[same]] = _lerp(a[rows, :, groups], b[rows, :, groups], side.gamma[c[same]]).T
     # The others read other ranks: sorted from their quad core's largest and own values.
-    others = np.flatnonzero(gaps & ~same)
+    others = at[~same]
     if others.size:
         ranked = _sorted_windows(values, quads, lookback, others)
-        top, c, at = ranked.shape[1] - 1, counts[others], np.arange(others.shape[0])[:, None]
-        lower, upper = ranked[at, top - side.rank_lower[c]], ranked[at, top - side.rank_upper[c]]
+        top, c, row = ranked.shape[1] - 1, c[~same], np.arange(others.shape[0])[:, None]
+        lower, upper = ranked[row, top - side.rank_lower[c]], ranked[row, top - side.rank_upper[c]]
         if not side.from_top:
             np.negative(lower, out=lower)
             np.negative(upper, out=upper)
