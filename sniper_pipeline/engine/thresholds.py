@@ -422,7 +422,7 @@ class _Series:
             _ranked_percentiles(
                 self.out, self.x, self.valid, at, starts, self.counts[at], self.lookback, side
             )
-        np.copyto(self.out, np.nan, where=~self.scored)
+        self.out[:, np.flatnonzero(~self.scored)] = np.nan  # few columns: no masked pass over all
 
 
 def _tree_percentiles(
