@@ -41,6 +41,7 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 KeyArray = NDArray[np.int64]
 ArrayLikeFloat = NDArray[np.floating] | Sequence[float]
+Rows = IntArray | slice  # rows to index an axis with
 
 _LOW_BITS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
 # Group sizes of the window tree, largest first, down to quads (measured fastest for
@@ -107,32 +108,48 @@ def _strided(base: NDArray[Any], offset: int, shape: tuple[int, ...], steps: tup
 @dataclass(frozen=True)
 class _FullPlan:
     """The ranks full windows (count = lookback) read, as row indexes of `_full_windows`'
-    arrays: the quad cores' values by rank (only the ranks used, after two +inf rows), the
-    pair cores' values by rank (row rank + 1, row 0 +inf)."""
+    arrays: the quad cores' values by rank (only the ranks used, after three +inf rows for
+    ranks -3..-1), the pair cores' values of `pair_ranks` (-1: +inf, computed like the rest)."""
 
     quad_ranks: IntArray  # ascending
-    pair_ranks: IntArray  # ascending, from 0
+    pair_ranks: tuple[int, ...]
     pair_from: tuple[IntArray, IntArray, IntArray]  # quad rows of ranks k, k - 1, k - 2 per pair rank k
-    lower: tuple[IntArray, IntArray]  # per column: pair rows of its lower rank and the rank above
-    upper: tuple[IntArray, IntArray]
+    # Pair rows of each column's lower and upper rank (`lower_first`: in that order, else
+    # upper then lower), and of the ranks above those. Slices when every column's two ranks
+    # are adjacent (the usual case): the pair rows are laid out so that these are views.
+    at: Rows
+    above: Rows
+    lower_first: bool
     gamma: FloatArray  # (columns, 1)
 
     @classmethod
     def of(cls, lower: list[int], upper: list[int], gamma: FloatArray) -> _FullPlan:
-        pair_ranks = sorted({k for j in (*lower, *upper) for k in (j, j - 1) if k >= 0})
+        columns = len(lower)
+        lower_first = True
+        at: Rows = slice(0, 2 * columns)
+        above: Rows = slice(columns, 3 * columns)
+        if all(u == k - 1 for k, u in zip(lower, upper, strict=True)):  # from the top
+            pair_ranks = [*lower, *upper, *(k - 2 for k in lower)]
+        elif all(u == k + 1 for k, u in zip(lower, upper, strict=True)):  # from the bottom
+            pair_ranks, lower_first = [*upper, *lower, *(k - 1 for k in lower)], False
+        else:
+            pair_ranks = sorted({k for j in (*lower, *upper) for k in (j, j - 1)})
+            row = {k: i for i, k in enumerate(pair_ranks)}
+            at = np.array([row[k] for k in (*lower, *upper)])
+            above = np.array([row[k - 1] for k in (*lower, *upper)])
         quad_ranks = sorted({k - d for k in pair_ranks for d in (0, 1, 2) if k - d >= 0})
-        quad_row = {k: i + 2 for i, k in enumerate(quad_ranks)} | {-2: 0, -1: 1}
-        pair_row = {k: i + 1 for i, k in enumerate(pair_ranks)} | {-1: 0}
+        quad_row = {k: i + 3 for i, k in enumerate(quad_ranks)} | {-3: 0, -2: 1, -1: 2}
 
-        def rows(ranks: list[int], table: dict[int, int], shift: int) -> IntArray:
-            return np.array([table[k - shift] for k in ranks])
+        def rows(shift: int) -> IntArray:
+            return np.array([quad_row[k - shift] for k in pair_ranks])
 
         return cls(
             np.array(quad_ranks),
-            np.array(pair_ranks),
-            (rows(pair_ranks, quad_row, 0), rows(pair_ranks, quad_row, 1), rows(pair_ranks, quad_row, 2)),
-            (rows(lower, pair_row, 0), rows(lower, pair_row, 1)),
-            (rows(upper, pair_row, 0), rows(upper, pair_row, 1)),
+            tuple(pair_ranks),
+            (rows(0), rows(1), rows(2)),
+            at,
+            above,
+            lower_first,
             gamma[:, None],
         )
 
@@ -212,12 +229,12 @@ def _quad_tops(keys: KeyArray, lookback: int, levels: list[int], depth: int, win
     positions: the core's left neighbours from t0+b'-1+i*b' and its right ones up to
     t0+lookback+i*b', i.e. a window with stride b' over the b - b' positions left of the core
     and the b - b' right of it. The sub-core's largest keys are among the core's and those,
-    so each level sorts rows of depth + b - b' keys.
+    so each level sorts rows of depth + b - b' keys (at least 32: more of the core's largest).
     """
     first = levels[0]
     groups = -(-windows // first)
     core = _strided(keys, first - 1, (groups, lookback - first + 1), (first, 1))
-    tops = _largest(np.sort(core, axis=1), depth)
+    ranked = np.sort(core, axis=1)  # ascending: the largest keys last
     for size, sub in itertools.pairwise(levels):
         added, fan = size - sub, size // sub
         around = np.concatenate(
@@ -227,16 +244,17 @@ def _quad_tops(keys: KeyArray, lookback: int, levels: list[int], depth: int, win
             ],
             axis=1,
         )
-        # Rows of 17..31 keys are padded to 32 (-inf): numpy sorts those faster.
+        # Rows of 17..31 keys are widened to 32: numpy sorts those faster. The extra keys are
+        # the core's next largest (sorted last level; -inf when it had none): they belong to
+        # the sub-core too, so its `depth` largest are unchanged.
         width = max(depth + added, 32 if depth + added < 32 else 0)
         merged = np.empty((groups, fan, width), dtype=np.int64)
-        merged[:, :, : width - depth - added] = _MISSING_KEY
-        merged[:, :, width - depth - added : width - added] = tops[:, None, :]
+        merged[:, :, : width - added] = _largest(ranked, width - added)[:, None, :]
         merged[:, :, width - added :] = _strided(around, 0, (groups, fan, added), (2 * added, sub, 1))
         merged.sort(axis=2)  # in place: np.sort would copy first
         groups *= fan
-        tops = merged[:, :, width - depth :].reshape(groups, depth)
-    return tops
+        ranked = merged.reshape(groups, width)
+    return ranked[:, ranked.shape[1] - depth :]
 
 
 def _full_windows(
@@ -253,11 +271,11 @@ def _full_windows(
     """
     groups, depth = quads.shape
     # The quad cores' values of the ranks used, one contiguous row per rank (computing on
-    # strided columns is several times slower); rows 0 and 1 are +inf: ranks -2 and -1.
+    # strided columns is several times slower); rows 0..2 are +inf: ranks -3..-1.
     keys = quads.T[depth - 1 - plan.quad_ranks]
-    quad = np.empty((plan.quad_ranks.shape[0] + 2, groups))
-    quad[:2] = np.inf
-    np.bitwise_xor(keys, (keys >> 63) & _LOW_BITS, out=quad[2:].view(np.int64))
+    quad = np.empty((plan.quad_ranks.shape[0] + 3, groups))
+    quad[:3] = np.inf
+    np.bitwise_xor(keys, (keys >> 63) & _LOW_BITS, out=quad[3:].view(np.int64))
 
     # The values each quad's pairs and windows add, as views: [pair] or [pair, window].
     first = _strided(values, 1, (2, groups), (lookback - 1, _QUAD))  # 4g+1, 4g+lookback
@@ -265,20 +283,17 @@ def _full_windows(
     own = _strided(values, 0, (2, 2, 1, groups), (2, lookback, 0, _QUAD))  # 4g, 4g+lookback, 4g+2, ...
     hi, lo = np.maximum(first, second)[:, None], np.minimum(first, second)[:, None]
     rank_k, rank_k1, rank_k2 = plan.pair_from
-    pair = np.empty((2, rank_k.shape[0] + 1, groups))  # row 0: +inf, rank -1
-    pair[:, 0] = np.inf
-    body = pair[:, 1:]
-    np.minimum(lo, quad[rank_k2], out=body)
-    np.maximum(body, quad[rank_k], out=body)
-    np.maximum(body, np.minimum(hi, quad[rank_k1]), out=body)
+    pair = np.minimum(lo, quad[rank_k2])  # (2, pair ranks, groups)
+    np.maximum(pair, quad[rank_k], out=pair)
+    np.maximum(pair, np.minimum(hi, quad[rank_k1]), out=pair)
 
-    def windows(rows: tuple[IntArray, IntArray]) -> FloatArray:
-        at, above = rows
-        out = np.minimum(own, pair[:, None, above])
-        np.maximum(out, pair[:, None, at], out=out)
-        return out.reshape(_QUAD, at.shape[0], groups)
-
-    return windows(plan.lower), windows(plan.upper)
+    # Every column's lower and upper rank, all four windows at once.
+    out = np.minimum(own, pair[:, None, plan.above])
+    np.maximum(out, pair[:, None, plan.at], out=out)
+    out = out.reshape(_QUAD, -1, groups)
+    columns = out.shape[1] // 2
+    first_half, second_half = out[:, :columns], out[:, columns:]
+    return (first_half, second_half) if plan.lower_first else (second_half, first_half)
 
 
 @dataclass(frozen=True)
@@ -374,8 +389,8 @@ class _Series:
     def tree_jobs(self, edges: list[int]) -> list[Callable[[], None]]:
         """The window tree of each side that uses one, segment by segment: one coin's arrays
         stay small enough for the CPU cache (a pass over all coins at once is slower)."""
-        # Gap windows before each segment's first column, and in all (column n included).
-        gap_sums = np.concatenate([[0], np.cumsum(self.gaps)])[[*edges[:-1], -1]].tolist()
+        # Segments with gap windows (column n included in the last).
+        has_gaps = [bool(self.gaps[lo : hi + 1].any()) for lo, hi in itertools.pairwise(edges)]
         jobs: list[Callable[[], None]] = []
         for side in self.sides:
             levels = _levels(self.lookback, side.depth)
@@ -383,7 +398,7 @@ class _Series:
                 continue
             for k, (lo, hi) in enumerate(itertools.pairwise(edges)):
                 segment = slice(lo, hi + 1)
-                counts = self.counts[segment] if gap_sums[k + 1] > gap_sums[k] else None
+                counts = self.counts[segment] if has_gaps[k] else None
                 args = (self.x[lo:hi], self.valid[lo:hi], counts, self.gaps[segment])
                 jobs.append(
                     functools.partial(
@@ -407,7 +422,7 @@ class _Series:
             _ranked_percentiles(
                 self.out, self.x, self.valid, at, starts, self.counts[at], self.lookback, side
             )
-        np.copyto(self.out, np.nan, where=~self.scored)
+        self.out[:, np.flatnonzero(~self.scored)] = np.nan  # few columns: no masked pass over all
 
 
 def _tree_percentiles(
@@ -458,20 +473,20 @@ def _gap_percentiles(
 ) -> None:
     """Overwrite the windows `gaps` of one segment (`_tree_percentiles`' arrays)."""
     columns = np.arange(out.shape[0])[side.columns]
+    at = np.flatnonzero(gaps)
+    c = counts[at]
     # A window missing a few values (-inf, at its bottom) mostly reads the full windows'
     # ranks from its top: those values are right, only the weight differs.
-    same = gaps & side.full_ranks[counts]
+    same = side.full_ranks[c]
     if same.any():
-        at = np.flatnonzero(same)
-        rows, groups = at % _QUAD, at // _QUAD
-        weight = side.gamma[counts[at]]
-        out[columns[:, None], at] = _lerp(a[rows, :, groups], b[rows, :, groups], weight).T
+        groups, rows = np.divmod(at[same], _QUAD)
+        out[columns[:, None], at[same]] = _lerp(a[rows, :, groups], b[rows, :, groups], side.gamma[c[same]]).T
     # The others read other ranks: sorted from their quad core's largest and own values.
-    others = np.flatnonzero(gaps & ~same)
+    others = at[~same]
     if others.size:
         ranked = _sorted_windows(values, quads, lookback, others)
-        top, c, at = ranked.shape[1] - 1, counts[others], np.arange(others.shape[0])[:, None]
-        lower, upper = ranked[at, top - side.rank_lower[c]], ranked[at, top - side.rank_upper[c]]
+        top, c, row = ranked.shape[1] - 1, c[~same], np.arange(others.shape[0])[:, None]
+        lower, upper = ranked[row, top - side.rank_lower[c]], ranked[row, top - side.rank_upper[c]]
         if not side.from_top:
             np.negative(lower, out=lower)
             np.negative(upper, out=upper)

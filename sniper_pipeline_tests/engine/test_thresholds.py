@@ -169,3 +169,14 @@ def test_order_keys_sort_like_the_floats() -> None:
     order = np.argsort(keys, kind="stable")
     assert (np.diff(values[order]) >= 0).all()
     np.testing.assert_array_equal(_key_values(keys).view(np.int64), values.view(np.int64))
+
+
+def test_tree_path_with_the_extremes_equals_nanpercentile() -> None:
+    """p100 and p0 read one rank (lower = upper): the full windows' plan then gathers its
+    pair rows instead of slicing them."""
+    rng = np.random.default_rng(5)
+    values = rng.standard_normal(900)
+    values[rng.random(900) < 0.05] = np.nan
+    percentiles = (100.0, 95.0, 0.0, 5.0)
+    got = rolling_percentiles(values, 100, percentiles, 80)
+    np.testing.assert_array_equal(got, _reference(values, 100, percentiles, 80))
