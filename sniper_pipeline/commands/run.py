@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import signal
@@ -16,6 +15,7 @@ from types import FrameType
 from typing import Any
 
 from sniper_pipeline.commands.environment import api_environment
+from sniper_pipeline.commands.loading import kept_for_the_command
 from sniper_pipeline.commands.preflight import preflight_run
 from sniper_pipeline.commands.progress import RunProgress
 from sniper_pipeline.commands.summary import RunTotals, collect_summary, render_summary
@@ -122,24 +122,22 @@ def run_command(
     ):
         if log_file is not None:
             progress.line(f"log: {log_file}")
-        # Imported here: Dagster is slow to import, and a refused command never needs it.
-        from dagster import DagsterInstance
-        from dagster._core.instance.ref import InstanceRef
+        with kept_for_the_command():
+            # Imported here: Dagster is slow to import, and a refused command never needs it.
+            from dagster import DagsterInstance
+            from dagster._core.instance.ref import InstanceRef
 
-        from sniper_pipeline.definitions import build_defs
-        from sniper_pipeline.defs.ingest.partitions import coin_ranges, range_tags
-        from sniper_pipeline.defs.ops.dead_runs import sweep_dead_runs
-        from sniper_pipeline.defs.ops.jobs import COIN_SCAN_JOB, SNAPSHOTS_JOB
-        from sniper_pipeline.defs.ops.pools import create_pool_limits, definition_pools
-        from sniper_pipeline.defs.ops.report import FINALIZE_JOB
+            from sniper_pipeline.definitions import build_defs
+            from sniper_pipeline.defs.ingest.partitions import coin_ranges, range_tags
+            from sniper_pipeline.defs.ops.dead_runs import sweep_dead_runs
+            from sniper_pipeline.defs.ops.jobs import COIN_SCAN_JOB, SNAPSHOTS_JOB
+            from sniper_pipeline.defs.ops.pools import create_pool_limits, definition_pools
+            from sniper_pipeline.defs.ops.report import FINALIZE_JOB
 
-        # The runs execute in this process, on definitions built for this API and warehouse.
-        runtime = api.runtime(checked.warehouse)
-        definitions = build_defs(runtime)
-        instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(api.dagster_home)))
-        # The modules and definitions live as long as the command: the collector need not scan
-        # their millions of objects again on every full collection (~1 s over a run and its exit).
-        gc.freeze()
+            # The runs execute in this process, on definitions built for this API and warehouse.
+            runtime = api.runtime(checked.warehouse)
+            definitions = build_defs(runtime)
+            instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(api.dagster_home)))
         totals = RunTotals()
         selected = [c for c in runtime.partition_keys if checked.coins is None or c in checked.coins]
 
