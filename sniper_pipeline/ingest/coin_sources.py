@@ -6,10 +6,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, select
 
 from sniper_pipeline.ingest.sources import CoinPlan
 from sniper_pipeline.warehouse.tables import coin_layer_sources
+from sniper_pipeline.warehouse.upsert import upsert
 
 
 def coin_source_rows(
@@ -36,18 +37,19 @@ def coin_source_rows(
     return rows
 
 
-_KEY = ("coin", "layer", "source_key", "interval", "grid_interval")
-
-
 def store_coin_sources(engine: Engine, coins: list[str], rows: list[dict[str, Any]]) -> bool:
-    """Replace these coins' rows in one transaction when the choice changed (other coins are
-    untouched); True when it did. An unchanged choice keeps its `chosen_at`."""
+    """Make these coins' rows equal `rows` in one transaction (other coins are untouched); True
+    when something changed. An unchanged choice keeps its `chosen_at`.
+
+    An upsert plus a delete of the (coin, layer) pairs no longer chosen, not delete-then-insert:
+    two runs of one coin at once (a scheduled scan and a sensor's) would both insert the same
+    keys, and the second would fail on the primary key."""
     table = coin_layer_sources
+    kept = {(row["coin"], row["layer"]) for row in rows}
     with engine.begin() as conn:
-        stored = conn.execute(select(*(table.c[k] for k in _KEY)).where(table.c.coin.in_(coins))).all()
-        if {tuple(r) for r in stored} == {tuple(row[k] for k in _KEY) for row in rows}:
-            return False
-        conn.execute(delete(table).where(table.c.coin.in_(coins)))
-        if rows:
-            conn.execute(insert(table), rows)
-    return True
+        stored = conn.execute(select(table.c.coin, table.c.layer).where(table.c.coin.in_(coins))).all()
+        stale = [(coin, layer) for coin, layer in stored if (coin, layer) not in kept]
+        for coin, layer in stale:
+            conn.execute(delete(table).where(table.c.coin == coin, table.c.layer == layer))
+        stats = upsert(conn, table, rows, compare_ignore=("chosen_at",))
+    return bool(stale) or stats.new + stats.updated > 0
