@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine
 
 from sniper_pipeline.coinglass.client import CoinGlassClient
@@ -78,13 +78,23 @@ class WarehouseResource(dg.ConfigurableResource):
     open in the process while the resource lives (a run's steps, see `kept_open`)."""
 
     url: str
+    # One engine while the resource lives: `make_engine` creates the schema, which costs a
+    # round of table checks; a scan asks for the engine a dozen times.
+    _engine: Engine | None = PrivateAttr(default=None)
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[WarehouseResource]:
-        with kept_open(warehouse_location(self.url)):
-            yield self
+        location = warehouse_location(self.url)
+        with kept_open(location):
+            self._engine = make_engine(location)
+            try:
+                yield self
+            finally:
+                self._engine = None
 
     def engine(self) -> Engine:
+        if self._engine is not None:
+            return self._engine
         return make_engine(warehouse_location(self.url))
 
 
