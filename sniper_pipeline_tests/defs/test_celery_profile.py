@@ -82,6 +82,10 @@ def test_workers_and_runs_read_one_config_file() -> None:
     assert config["backend"] == {"env": "SNIPER_CELERY_BACKEND_URL"}
     # A step is acknowledged when it ends: a dead worker's step goes to another worker.
     assert config["config_source"]["task_acks_late"] is True
+    # ... after the visibility timeout, plus at most the restore lock's expiry when the dead
+    # worker held that lock: well below Kombu's 300 s default.
+    transport = config["config_source"]["broker_transport_options"]
+    assert transport["unacked_mutex_expire"] < transport["visibility_timeout"] / 10
 
 
 def test_limiter_follows_the_url(tmp_path: object) -> None:
