@@ -1,7 +1,8 @@
 """A synthetic universe for load tests and benchmarks: N coins cloned from a recordings folder.
 
 Each new coin (U001, U002, ...) replays one recorded coin's files under its own name (symbols
-renamed in params, pair symbols included), cycling through the recorded coins; files without a
+renamed in params, pair symbols included, and in the instrument rows of its pairs-markets
+listing, so its pair series resolve), cycling through the recorded coins; files without a
 symbol (ETF flows, exchange lists) are kept once. Values and dates stay as recorded, so every
 clone behaves like its source coin while the pipeline sees N distinct coins."""
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 SOURCE_COINS = ("BTC", "ETH", "SOL", "XRP")
+PAIRS_MARKETS = "/api/futures/pairs-markets"
 
 
 def universe_coin(index: int) -> str:
@@ -20,13 +22,32 @@ def universe_coin(index: int) -> str:
 
 
 def _renamed(symbol: str, source: str, coin: str) -> str | None:
-    """BTC -> U001, BTCUSDT -> U001USDT, BTC-USDT-SWAP -> U001-USDT-SWAP; None when not `source`'s."""
+    """BTC -> U001, BTCUSDT -> U001USDT, BTC-USDT-SWAP -> U001-USDT-SWAP, BTC/USDT -> U001/USDT;
+    None when not `source`'s."""
     if symbol == source:
         return coin
     rest = symbol[len(source) :]
-    if symbol.startswith(source) and rest[:1] in ("-", "_", "U"):
+    if symbol.startswith(source) and rest[:1] in ("-", "_", "/", "U"):
         return coin + rest
     return None
+
+
+def _copy_renamed(entry: dict[str, Any], source_dir: Path, target: Path, source: str, coin: str) -> None:
+    """Copy a recording; in a listing of instruments (pairs-markets: rows with an
+    `instrument_id`), the source coin's instrument ids and symbols become the clone's."""
+    path = source_dir / entry["file"]
+    listing = entry.get("endpoint") == PAIRS_MARKETS or "instrument_id" in entry.get("field_types", {})
+    if not listing:
+        shutil.copyfile(path, target)  # one copy per file: the server reads each once
+        return
+    body = json.loads(path.read_text())
+    for row in body.get("data") or []:
+        for field in ("instrument_id", "symbol"):
+            value = str(row.get(field, ""))
+            # The listing is the source coin's: BTCPERP and BTC250627 are its pairs too.
+            if value.startswith(source):
+                row[field] = coin + value[len(source) :]
+    target.write_text(json.dumps(body))
 
 
 def build_universe(source_dir: Path, target: Path, n_coins: int) -> list[str]:
@@ -46,8 +67,7 @@ def build_universe(source_dir: Path, target: Path, n_coins: int) -> list[str]:
             if symbol is None:
                 continue
             name = f"{coin}_{number:03d}.json"
-            # One copy per file: the server reads each once, so links would save only disk.
-            shutil.copyfile(source_dir / entry["file"], target / name)
+            _copy_renamed(entry, source_dir, target / name, source, coin)
             files.append({**entry, "file": name, "params": {**entry["params"], "symbol": symbol}})
     (target / "manifest.json").write_text(json.dumps({**manifest, "files": files}))
     return coins
