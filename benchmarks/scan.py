@@ -103,6 +103,9 @@ def timed_run(home: Path, args: list[str]) -> dict[str, Any]:
         [SNIPER, "run", *args], env=_env(home), capture_output=True, text=True, timeout=1800
     )
     wall = time.time() - started
+    if done.returncode != 0:  # a failed run's time is not the scan's: say so next to the figure
+        tail = done.stderr[-2000:]
+        print(f"sniper run {' '.join(args)} exited {done.returncode}:\n{tail}", file=sys.stderr)
     steps, jobs = step_breakdown(home / "dagster_home", started)
     return {
         "wall_s": round(wall, 2),
