@@ -3,6 +3,7 @@ production instance config keeps Dagster's storage on a real PostgreSQL server."
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -46,16 +47,25 @@ def test_compose_file_names_every_service_and_the_postgres_instance() -> None:
 
 
 def start_code_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """`dagster api grpc` as the compose file runs it, its output kept for the failure message."""
+    """`dagster api grpc` as the compose file runs it, its output kept for the failure message.
+
+    Dagster stops on SIGTERM by giving it SIGINT's handler. Started from a background job (a
+    script's `make test &`), this process ignores SIGINT, the server would inherit that and then
+    ignore SIGTERM too; a container starts it with SIGINT at its default. So SIGINT is caught
+    here while the server starts: a caught signal is back at its default after exec."""
     port = free_port()
-    with open(log, "ab") as out:
-        server = subprocess.Popen(
-            [*CODE_SERVER, "-p", str(port)],
-            env=env,
-            cwd=project_dir(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with open(log, "ab") as out:
+            server = subprocess.Popen(
+                [*CODE_SERVER, "-p", str(port)],
+                env=env,
+                cwd=project_dir(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return server, port
 
 
