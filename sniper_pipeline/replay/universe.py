@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 SOURCE_COINS = ("BTC", "ETH", "SOL", "XRP")
-PAIRS_MARKETS = "/api/futures/pairs-markets"
+PAIRS_MARKETS = "/api/futures/pairs-markets"  # as in coinglass.endpoints (replay is stdlib only)
 
 
 def universe_coin(index: int) -> str:
@@ -22,22 +22,20 @@ def universe_coin(index: int) -> str:
 
 
 def _renamed(symbol: str, source: str, coin: str) -> str | None:
-    """BTC -> U001, BTCUSDT -> U001USDT, BTC-USDT-SWAP -> U001-USDT-SWAP, BTC/USDT -> U001/USDT;
-    None when not `source`'s."""
+    """BTC -> U001, BTCUSDT -> U001USDT, BTC-USDT-SWAP -> U001-USDT-SWAP; None when not `source`'s."""
     if symbol == source:
         return coin
     rest = symbol[len(source) :]
-    if symbol.startswith(source) and rest[:1] in ("-", "_", "/", "U"):
+    if symbol.startswith(source) and rest[:1] in ("-", "_", "U"):
         return coin + rest
     return None
 
 
 def _copy_renamed(entry: dict[str, Any], source_dir: Path, target: Path, source: str, coin: str) -> None:
-    """Copy a recording; in a listing of instruments (pairs-markets: rows with an
-    `instrument_id`), the source coin's instrument ids and symbols become the clone's."""
+    """Copy a recording; in the coin's listing of instruments (pairs-markets), the source coin's
+    instrument ids and symbols become the clone's."""
     path = source_dir / entry["file"]
-    listing = entry.get("endpoint") == PAIRS_MARKETS or "instrument_id" in entry.get("field_types", {})
-    if not listing:
+    if entry.get("endpoint") != PAIRS_MARKETS:
         shutil.copyfile(path, target)  # one copy per file: the server reads each once
         return
     body = json.loads(path.read_text())
