@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import json
+import queue
 import re
 import struct
 import subprocess
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -60,12 +62,73 @@ def chromium(url: str, profile: Path, *args: str, budget_ms: int = 5000) -> subp
     )
 
 
-class ChromiumExitedError(RuntimeError):
-    """Chromium ended before printing its DevTools endpoint."""
+class ChromiumStartError(RuntimeError):
+    """Chromium exited, or printed no DevTools endpoint in time, during start-up."""
+
+
+class _Chromium:
+    """A chromium process whose stderr a daemon thread drains into a queue: a deadline on
+    reading it holds (a blocking readline does not), and a full pipe never stalls chromium."""
+
+    def __init__(self, profile: Path, size: tuple[int, int]) -> None:
+        self.proc = subprocess.Popen(
+            [
+                str(CHROMIUM),
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                "--remote-debugging-port=0",  # chromium picks a free port and prints it
+                f"--window-size={size[0]},{size[1]}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        with self.proc.stderr:
+            for line in self.proc.stderr:
+                self.lines.put(line)
+        self.lines.put(None)  # end of stream: chromium exited
+
+    def endpoint(self, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        seen: list[str] = []
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                self.proc.wait()
+                raise ChromiumStartError(
+                    f"chromium exited ({self.proc.returncode}) before its DevTools endpoint:\n"
+                    + "".join(seen[-20:])
+                )
+            seen.append(line)
+            found = re.search(r"DevTools listening on (ws://\S+)", line)
+            if found:
+                return found.group(1)
+        raise ChromiumStartError(
+            f"chromium printed no DevTools endpoint in {timeout_s:.0f} s:\n" + "".join(seen[-20:])
+        )
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 class DevToolsPage:
     """A chromium tab at `url` in a `size` viewport, driven over the DevTools protocol."""
+
+    START_TIMEOUT_S = 45.0
 
     def __init__(self, url: str, profile: Path, size: tuple[int, int]) -> None:
         profile.mkdir(parents=True, exist_ok=True)
@@ -73,14 +136,16 @@ class DevToolsPage:
         self._ids = 0
         self._socket: ClientConnection | None = None
         self._session = ""
-        self._proc = self._launch(profile, size)
+        self._chromium = _Chromium(profile, size)
         try:
             try:
-                endpoint = self._browser_endpoint()
-            except ChromiumExitedError:
-                # On a loaded machine chromium sometimes exits during start-up: one more try.
-                self._proc = self._launch(profile, size)
-                endpoint = self._browser_endpoint()
+                endpoint = self._chromium.endpoint(self.START_TIMEOUT_S)
+            except ChromiumStartError:
+                # On a loaded machine chromium sometimes exits or stalls during start-up
+                # (seen in CI: no endpoint for 30 s after its D-Bus errors): one more try.
+                self._chromium.stop()
+                self._chromium = _Chromium(profile, size)
+                endpoint = self._chromium.endpoint(self.START_TIMEOUT_S)
             self._socket = connect(endpoint, max_size=None, open_timeout=30)
             [page] = [t for t in self._send("Target.getTargets")["targetInfos"] if t["type"] == "page"]
             attached = self._send("Target.attachToTarget", targetId=page["targetId"], flatten=True)
@@ -97,41 +162,6 @@ class DevToolsPage:
         except BaseException:
             self.close()
             raise
-
-    @staticmethod
-    def _launch(profile: Path, size: tuple[int, int]) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [
-                str(CHROMIUM),
-                *FLAGS,
-                f"--user-data-dir={profile}",
-                "--remote-debugging-port=0",  # chromium picks a free port and prints it
-                f"--window-size={size[0]},{size[1]}",
-                "about:blank",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def _browser_endpoint(self) -> str:
-        assert self._proc.stderr is not None
-        deadline = time.monotonic() + 30
-        lines: list[str] = []
-        while time.monotonic() < deadline:
-            line = self._proc.stderr.readline()
-            if not line and self._proc.poll() is not None:
-                break
-            lines.append(line)
-            found = re.search(r"DevTools listening on (ws://\S+)", line)
-            if found:
-                return found.group(1)
-        tail = "".join(lines[-20:])
-        if self._proc.poll() is not None:
-            raise ChromiumExitedError(
-                f"chromium exited ({self._proc.returncode}) before its DevTools endpoint:\n{tail}"
-            )
-        raise RuntimeError("chromium printed no DevTools endpoint:\n" + tail)
 
     def _send(self, method: str, **params: Any) -> dict[str, Any]:
         assert self._socket is not None
@@ -172,14 +202,7 @@ class DevToolsPage:
     def close(self) -> None:
         if self._socket is not None:
             self._socket.close()
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        if self._proc.stderr is not None:
-            self._proc.stderr.close()
+        self._chromium.stop()
 
     def __enter__(self) -> DevToolsPage:
         return self
