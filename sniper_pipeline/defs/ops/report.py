@@ -4,7 +4,6 @@ import dagster as dg
 
 from sniper_pipeline.defs.ingest.resources import WarehouseResource
 from sniper_pipeline.ingest.runtime import Runtime
-from sniper_pipeline.report import write_report
 from sniper_pipeline.settings.paths import reports_dir
 
 FINALIZE_JOB = "report_and_health_job"
@@ -27,6 +26,10 @@ def build_report_asset(runtime: Runtime) -> dg.AssetsDefinition:
         description="reports/signals.html: per coin, each layer with its bands in force, alerts by tier.",
     )
     def signal_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        # Imported here: plotly and the report's template cost ~0.5 s, and every process that
+        # loads the code location (each run worker) would pay it for this one step.
+        from sniper_pipeline.report import write_report
+
         path = write_report(warehouse.engine(), reports_dir() / "signals.html")
         return dg.MaterializeResult(
             metadata={"path": dg.MetadataValue.path(str(path)), "bytes": path.stat().st_size}
