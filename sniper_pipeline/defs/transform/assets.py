@@ -6,7 +6,6 @@ partitions would only add a planned and a materialized event per coin and model 
 (1,200 events for 100 coins) without anything per coin behind them."""
 
 import graphlib
-import hashlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from sniper_pipeline.defs.transform.project import (
     dbt_profiles_dir,
     dbt_project,
     ensure_manifest,
+    warehouse_folder,
 )
 from sniper_pipeline.defs.transform.resource import scan_dbt_resource
 from sniper_pipeline.ingest.runtime import Runtime
@@ -58,9 +58,10 @@ class SniperDbtTranslator(DagsterDbtTranslator):
 
 def scan_target_path(runtime: Runtime) -> Path:
     """One dbt target folder per warehouse, reused by every scan: dbt keeps its partial-parse
-    file there, so a scan parses only what changed (a fresh folder per run would parse all)."""
-    digest = hashlib.sha256(runtime.warehouse.redacted().encode()).hexdigest()[:10]
-    return Path("target") / f"scan-{digest}"
+    file there, so a scan parses only what changed (a fresh folder per run would parse all).
+    Under the data folder, beside the warehouse's dbt profile: it is state of that warehouse, and
+    the project folder may be read-only (an image) or shared by many warehouses (the tests')."""
+    return warehouse_folder(runtime.warehouse, "dbt-target")
 
 
 def build_dbt_assets(runtime: Runtime, profiles_dir: Path) -> dg.AssetsDefinition:

@@ -33,6 +33,12 @@ def _literal(value: str | int) -> str | int:
     return f"{{% raw %}}{value}{{% endraw %}}" if isinstance(value, str) and "{" in value else value
 
 
+def warehouse_folder(warehouse: WarehouseLocation, kind: str) -> Path:
+    """data/<kind>/<digest of the redacted URL>: dbt state that belongs to one warehouse."""
+    digest = hashlib.sha256(warehouse.redacted().encode()).hexdigest()[:10]
+    return data_dir() / kind / digest
+
+
 def dbt_profiles_dir(warehouse: WarehouseLocation) -> Path:
     """A profiles folder for this warehouse: dbt/profiles.yml's output for its backend with the
     connection written in literally (the file is rewritten only when it changes).
@@ -48,8 +54,7 @@ def dbt_profiles_dir(warehouse: WarehouseLocation) -> Path:
     connection = {key: _literal(value) for key, value in warehouse.dbt_connection().items()}
     output = {**static["outputs"][target], **connection}
     text = yaml.safe_dump({PROFILE: {"target": target, "outputs": {target: output}}}, sort_keys=False)
-    digest = hashlib.sha256(warehouse.redacted().encode()).hexdigest()[:10]
-    folder = data_dir() / "dbt-profiles" / digest
+    folder = warehouse_folder(warehouse, "dbt-profiles")
     path = folder / "profiles.yml"
     if not path.is_file() or path.read_text() != text:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
