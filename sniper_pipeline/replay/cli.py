@@ -99,12 +99,14 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"sniper replay serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
-    print(server.base_url, flush=True)
-    clock = f", clock from {args.now.isoformat()} at x{args.speed}" if args.now else ""
-    count = len(server.index.recordings)
-    print(f"replay server on {server.base_url}: {count} recordings from {data_dir}{clock}", file=sys.stderr)
+    # Before the URL goes out: whoever reads it may stop the server at once.
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        print(server.base_url, flush=True)
+        clock = f", clock from {args.now.isoformat()} at x{args.speed}" if args.now else ""
+        count = len(server.index.recordings)
+        banner = f"replay server on {server.base_url}: {count} recordings from {data_dir}{clock}"
+        print(banner, file=sys.stderr)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
