@@ -169,9 +169,20 @@ def _fresh(prepared: pd.DataFrame, interval: str | None, now: datetime) -> Check
     return _freshness(prepared, interval, max_age, now)
 
 
-def preload_gx() -> None:
-    """Import great_expectations and build the context (seconds): call it in a thread while
-    the scan's requests are in flight."""
+def preload_gx_in_background() -> None:
+    """Import great_expectations and build the context (seconds) in a daemon thread, while the
+    scan's requests are in flight.
+
+    sqlalchemy.orm is imported first, in the calling thread. GX imports it, and SQLAlchemy
+    itself imports it lazily on first use of some features in the caller's thread; its package
+    has import cycles, and the same cycle imported by two threads at once can hand one of them
+    a half-initialised module (seen once in CI: `sqlalchemy.orm.exc` without its classes)."""
+    import sqlalchemy.orm  # noqa: F401
+
+    threading.Thread(target=_preload_gx, name="gx-preload", daemon=True).start()
+
+
+def _preload_gx() -> None:
     with _GX_LOCK:
         _gx_context()
 

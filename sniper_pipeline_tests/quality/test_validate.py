@@ -395,6 +395,20 @@ def test_importing_the_package_loads_neither_gx_nor_dagster() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
+def test_the_gx_preload_leaves_sqlalchemy_orm_imported_by_its_caller() -> None:
+    """The caller imports sqlalchemy.orm before the preload thread starts, so the two threads
+    never import its package cycle at once (the GX import itself is replaced by a no-op)."""
+    code = (
+        "import sys, threading, sniper_pipeline.quality.validate as v;"
+        "assert 'sqlalchemy.orm' not in sys.modules;"
+        "v._preload_gx = lambda: None;"
+        "v.preload_gx_in_background();"
+        "assert 'sqlalchemy.orm' in sys.modules;"
+        "[t.join() for t in threading.enumerate() if t.name == 'gx-preload']"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
 def test_clock_may_be_aware_in_another_zone() -> None:
     from zoneinfo import ZoneInfo
 

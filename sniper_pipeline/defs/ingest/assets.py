@@ -6,7 +6,6 @@ then validates each fetched frame (GX suite, `defs/quality/`) and upserts it. A 
 is never written; its coin is blocked for the rest of the run while the other coins go on."""
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +22,7 @@ from sniper_pipeline.ingest.layers import LAYER_TABLES, LayerFetch, fetch_layer,
 from sniper_pipeline.ingest.runtime import Runtime
 from sniper_pipeline.ingest.scan import new_bar_due, validate_and_store
 from sniper_pipeline.ingest.sources import ResolvedSource
-from sniper_pipeline.quality.validate import preload_gx
+from sniper_pipeline.quality.validate import preload_gx_in_background
 from sniper_pipeline.settings.timeutil import utc_now_naive
 
 LAYER_ASSETS: dict[str, str] = {layer: table.name for layer, table in LAYER_TABLES.items()}
@@ -89,7 +88,7 @@ def _raw_layers_asset(runtime: Runtime) -> dg.AssetsDefinition:
         since = layer_watermarks(engine, tasks)
         if any(new_bar_due(since[(coin, s.layer)], s.interval, now) for coin, s in tasks):
             # New bars will be validated: GX's import and context (seconds) load meanwhile.
-            threading.Thread(target=preload_gx, name="gx-preload", daemon=True).start()
+            preload_gx_in_background()
 
         def fetch(task: tuple[str, ResolvedSource]) -> LayerFetch:
             coin, source = task
