@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import signal
 import sys
 from collections.abc import Sequence
@@ -101,6 +102,8 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         return 2
     # Before the URL goes out: whoever reads it may stop the server at once.
     previous = signal.signal(signal.SIGTERM, _terminate)
+    # `kill -USR1 <pid>` prints every thread's stack on stderr: what a stuck server is doing.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         print(server.base_url, flush=True)
         clock = f", clock from {args.now.isoformat()} at x{args.speed}" if args.now else ""

@@ -48,12 +48,16 @@ def test_module_serves_until_sigterm() -> None:
         assert r.status_code == 200 and "BTC" in r.json()["data"]
         assert r.headers["Date"] == "Sun, 18 May 2025 00:00:00 GMT"
         assert r.headers["API-KEY-MAX-LIMIT"] == "50"
+        # SIGUSR1 prints the threads' stacks and the server goes on serving.
+        proc.send_signal(signal.SIGUSR1)
+        assert requests.get(url, headers={"CG-API-KEY": TEST_KEY}, timeout=5).status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert TEST_KEY not in err
     assert "GET /api/futures/supported-coins -> 200" in err  # access log on by default in the CLI
+    assert "most recent call first" in err and "serve_forever" in err  # the SIGUSR1 stack dump
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,10 @@ the HTTP control path, `--faults` on the command line and `SNIPER_REPLAY_FAULTS`
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -361,8 +363,21 @@ def test_command_line_accepts_data_faults(unseen_dir: Path) -> None:
         rows = requests.get(base_url + OI_PATH, params=params, headers={"CG-API-KEY": "k"}, timeout=5).json()
         assert len(rows["data"]) == 10 + DEFAULT_DUPLICATES
     finally:
-        proc.terminate()
+        _stop_or_dump(proc)
+
+
+def _stop_or_dump(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM and wait; a server still up after 10 s is asked for its threads' stacks (its
+    stderr, kept with the test's output) before it is killed."""
+    proc.terminate()
+    try:
         proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        proc.kill()
+        proc.wait(timeout=10)
+        pytest.fail("the replay server ignored SIGTERM for 10 s: its stacks are in the captured stderr")
 
 
 def test_sniper_run_passes_replay_faults_to_its_server(
