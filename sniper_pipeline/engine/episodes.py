@@ -21,7 +21,7 @@ earlier run and are skipped, so no event is made twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple, cast
 
 import numpy as np
@@ -122,8 +122,8 @@ class EventRecord(NamedTuple):
 
 
 @dataclass(frozen=True)
-class EpisodeRun:
-    """The events of one run as columns (in bar order), per-bar episode ids and the state."""
+class EpisodeEvents:
+    """The events of a run as columns (in bar order) and the per-bar episode ids."""
 
     event_index: NDArray[np.intp]  # bar position of each event
     event: NDArray[np.object_]
@@ -133,8 +133,6 @@ class EpisodeRun:
     attempted_direction: NDArray[np.object_]  # anti_flip_suppressed only, else None
     dedup_key: NDArray[np.object_]  # see `dedup_key`
     episode_ids: NDArray[np.object_]  # per bar: the episode the bar belongs to, else None
-    start: int  # first bar decided by this run
-    state: EpisodeState
 
     @property
     def events(self) -> list[EventRecord]:
@@ -143,6 +141,14 @@ class EpisodeRun:
             EventRecord(int(i), *rest)
             for i, *rest in zip(self.event_index.tolist(), *(c.tolist() for c in columns), strict=True)
         ]
+
+
+@dataclass(frozen=True)
+class EpisodeRun(EpisodeEvents):
+    """One coin's run: its events, per-bar episode ids and the state to carry on from."""
+
+    start: int  # first bar decided by this run
+    state: EpisodeState
 
 
 # Formatted days ("YYYY-MM-DD", by day since the epoch) and times of day
@@ -341,19 +347,11 @@ def _directions(
 
 
 @dataclass(frozen=True)
-class EpisodeRuns:
-    """`run_episodes` of several coins laid end to end: the events as columns, coin after
-    coin and in bar order (`event_index`: positions in the arrays of all coins)."""
+class EpisodeRuns(EpisodeEvents):
+    """`run_episodes` of several coins laid end to end: the events coin after coin and in bar
+    order (`event_index`: positions in the arrays of all coins), per-bar ids of every coin."""
 
-    event_index: NDArray[np.intp]
-    event: NDArray[np.object_]
-    tier: NDArray[np.object_]
-    direction: NDArray[np.object_]
-    episode_id: NDArray[np.object_]
-    attempted_direction: NDArray[np.object_]
-    dedup_key: NDArray[np.object_]
     event_counts: list[int]  # per coin
-    episode_ids: NDArray[np.object_]  # per bar of every coin
     starts: list[int]  # per coin: its first bar decided by this run (from its first bar)
     states: list[EpisodeState]  # per coin
 
@@ -372,18 +370,8 @@ def run_episodes(
     `tier`, `direction` and `liq_side` are per-bar codes (see confluence.py); `ts` is ascending.
     """
     runs = run_episodes_many([coin], ts, tier, direction, liq_side, Segments.of([len(ts)]), params, [state])
-    return EpisodeRun(
-        event_index=runs.event_index,
-        event=runs.event,
-        tier=runs.tier,
-        direction=runs.direction,
-        episode_id=runs.episode_id,
-        attempted_direction=runs.attempted_direction,
-        dedup_key=runs.dedup_key,
-        episode_ids=runs.episode_ids,
-        start=runs.starts[0],
-        state=runs.states[0],
-    )
+    shared = {column.name: getattr(runs, column.name) for column in fields(EpisodeEvents)}
+    return EpisodeRun(**shared, start=runs.starts[0], state=runs.states[0])
 
 
 def run_episodes_many(
