@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
+
+from packaging.version import Version
 
 # Prints the dbt part of the asset graph; with "visible", dagster-dbt is imported first, as any
 # program that does not go through the transform package would.
@@ -18,6 +21,7 @@ if sys.argv[1] == "visible":
 from sniper_pipeline.definitions import build_defs
 from sniper_pipeline.ingest.runtime import load_runtime
 import dagster_dbt.compat
+from dagster_shared.libraries import DagsterLibraryRegistry
 
 dbt_def = build_defs(load_runtime()).resolve_assets_def("fct_layer_bars")
 specs = {
@@ -45,6 +49,7 @@ print(json.dumps({
     "dagster_dbt_saw_dbt_core": dagster_dbt.compat.DBT_PYTHON_VERSION is not None,
     "assets": specs,
     "checks": checks,
+    "libraries": {k: v for k, v in DagsterLibraryRegistry.get().items() if k.startswith("dbt")},
 }))
 """
 
@@ -64,3 +69,6 @@ def test_dbt_assets_are_the_same_without_dbt_core_in_process(project_env: Path) 
     assert hidden["assets"] == visible["assets"]
     assert hidden["checks"] == visible["checks"]
     assert len(hidden["checks"]) > 10  # type: ignore[arg-type]
+    # The code location reports the dbt installed (the UI's library versions), either way.
+    installed = Version(version("dbt-core")).base_version
+    assert hidden["libraries"] == visible["libraries"] == {"dbt-core": installed}

@@ -13,6 +13,7 @@ module here can import dagster-dbt first. `test_dbt_core_hidden.py` checks that 
 is the same both ways."""
 
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 
 def _import_dagster_dbt_without_dbt_core() -> None:
@@ -24,6 +25,22 @@ def _import_dagster_dbt_without_dbt_core() -> None:
     finally:
         # Only for dagster-dbt's import: dbt-core stays importable for anything else later.
         del sys.modules["dbt.version"]
+    _name_the_installed_dbt()
+
+
+def _name_the_installed_dbt() -> None:
+    """dagster-dbt lists "dbt-fusion unknown" among the code location's library versions (the UI
+    shows them) when it did not see dbt-core: name the dbt-core installed, read from its metadata."""
+    from dagster_shared.libraries import DagsterLibraryRegistry
+    from packaging.version import Version
+
+    try:
+        installed = version("dbt-core")
+    except PackageNotFoundError:
+        return  # really without dbt-core: dagster-dbt's entry stands
+    DagsterLibraryRegistry._libraries.pop("dbt-fusion", None)  # no public way to take one back
+    # As dagster-dbt registers dbt-core when it imports it: the base version.
+    DagsterLibraryRegistry.register("dbt-core", Version(installed).base_version, is_dagster_package=False)
 
 
 _import_dagster_dbt_without_dbt_core()
