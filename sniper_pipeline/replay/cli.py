@@ -116,4 +116,5 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     finally:
         server.stop()
         signal.signal(signal.SIGTERM, previous)
+        faulthandler.unregister(signal.SIGUSR1)
     return 0
