@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sniper_pipeline.quality.gx_import import import_great_expectations
 from sniper_pipeline.quality.outcomes import (
     ASCENDING_TS,
     CHECK_NAMES,
@@ -210,7 +211,7 @@ def _run_gx(table: str, frame: pd.DataFrame, specs: Sequence[ExpectationSpec]) -
 def _gx_context() -> Any:
     """One ephemeral GX context per process: building one costs far more than validating a frame,
     and a scan validates hundreds of frames."""
-    import great_expectations as gx
+    gx = import_great_expectations()
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
@@ -241,7 +242,7 @@ def _batch_definition(table: str) -> Any:
 
 
 def _validate_with_gx(table: str, frame: pd.DataFrame, specs: Sequence[ExpectationSpec]) -> list[_Result]:
-    import great_expectations as gx
+    gx = import_great_expectations()
     import great_expectations.expectations as gxe
 
     # GX validates in the calling thread; the lock keeps the shared context to one frame at a time.
