@@ -92,11 +92,18 @@ def test_documented_unit_params_replay_with_their_units(
 
 
 @pytest.mark.slow
-def test_second_run_adds_no_rows(unseen_run: tuple[Path, Path, dict[str, Any]]) -> None:
+def test_second_run_adds_no_rows_and_verbose_brings_the_logs_back(
+    unseen_run: tuple[Path, Path, dict[str, Any]],
+) -> None:
+    """A no-op re-run, with -v: Dagster's and dbt's logs on stderr instead of a new log file."""
     tmp, folder, _ = unseen_run
-    again = run_sniper(["run", "--replay-dir", str(folder)], tmp)
+    logs = set((tmp / "data" / "logs").iterdir())
+    again = run_sniper(["run", "-v", "--replay-dir", str(folder)], tmp)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "no new or changed rows" in again.stdout
+    assert " - DEBUG - " in again.stderr and "STEP_START" in again.stderr
+    assert not any(line.startswith("log: ") for line in again.stderr.splitlines())
+    assert set((tmp / "data" / "logs").iterdir()) == logs
 
 
 @pytest.mark.slow
