@@ -1,9 +1,10 @@
 """Import great_expectations without loading altair and scipy.stats until they are used.
 
-GX 1.x imports every core expectation at import time. Three of them (KL divergence and two
-distribution tests) import altair and scipy.stats at module level. Together that is ~1.3 s of
-CPU, about half of GX's import, in every process that validates a frame (`sniper run`, each
-run worker under `sniper serve`). Our suites use neither module.
+GX 1.x imports every core expectation and metric at import time. Three of those modules (the
+KL-divergence expectation and two KS-test metrics) import altair and scipy.stats at module
+level. Together that is ~1.3 s of CPU, about half of GX's import, in every process that
+validates a frame (`sniper run`, each run worker under `sniper serve`). Our suites use neither
+module.
 
 While GX imports, those two names are placeholder modules in `sys.modules`. GX's modules keep
 the placeholders, which import the real module on their first attribute lookup and then hold
